@@ -1,0 +1,61 @@
+"""The dependency-injection container: every long-lived object of the server."""
+
+from __future__ import annotations
+
+from dependency_injector import containers, providers
+
+from src.services.agent import build_agent, create_chat_model
+from src.services.database import init_pool
+from src.services.graphs import GraphRegistry, load_graph_targets
+from src.services.health import HealthService
+from src.services.persistence import init_checkpointer, init_store
+from src.services.repository import init_repository
+from src.services.runs import RunService
+from src.services.threads import ThreadService
+
+
+class Container(containers.DeclarativeContainer):
+    """Load `config` from `src.settings.load_settings()`, then `await init_resources()`.
+
+    With no database URL the pool resource yields None and every resource below it
+    picks its in-memory variant; with one, they all share the one pool.
+    """
+
+    config = providers.Configuration(strict=True)
+
+    pool = providers.Resource(
+        init_pool,
+        url=config.database.url,
+        min_size=config.database.pool_min_size,
+        max_size=config.database.pool_max_size,
+        timeout=config.database.pool_timeout,
+        connect_timeout=config.database.connect_timeout,
+    )
+    # One saver shard per pooled connection: more could only wait for a connection.
+    checkpointer = providers.Resource(init_checkpointer, pool=pool, shards=config.database.pool_max_size)
+    store = providers.Resource(init_store, pool=pool)
+    repository = providers.Resource(init_repository, pool=pool)
+
+    chat_model = providers.Singleton(
+        create_chat_model,
+        name=config.model.name,
+        base_url=config.model.base_url,
+        api_key=config.model.api_key,
+    )
+    agent_graph = providers.Singleton(build_agent, model=chat_model)
+    graph_targets = providers.Singleton(
+        load_graph_targets,
+        specs=config.graphs,
+        base_dir=config.config_dir,
+        builtin_agent=agent_graph,
+    )
+    graphs = providers.Singleton(GraphRegistry, targets=graph_targets, checkpointer=checkpointer, store=store)
+
+    thread_service = providers.Singleton(ThreadService, repository=repository, graphs=graphs)
+    run_service = providers.Singleton(
+        RunService,
+        repository=repository,
+        graphs=graphs,
+        max_concurrency=config.runs.max_concurrency,
+    )
+    health_service = providers.Singleton(HealthService, pool=pool, graphs=graphs)

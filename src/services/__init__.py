@@ -1,0 +1,1 @@
+"""The agent, persistence and the services the web layer calls."""

@@ -1,0 +1,162 @@
+"""The Postgres connection pool resource and the schema set-up that runs under one lock."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+
+import psycopg
+from psycopg.rows import DictRow, dict_row
+from psycopg_pool import AsyncConnectionPool
+
+from src.settings import redact_url
+
+logger = logging.getLogger(__name__)
+
+APPLICATION_NAME = "agent-server"
+
+# One key for every schema change this server makes, so servers starting at once
+# against a fresh database take turns instead of racing on CREATE TABLE.
+SETUP_LOCK_KEY = 7_301_845_112_018_233_907
+TRY_SETUP_LOCK = "SELECT pg_try_advisory_lock(%s) AS locked"
+RELEASE_SETUP_LOCK = "SELECT pg_advisory_unlock(%s)"
+PING = "SELECT 1"
+SETUP_LOCK_POLL = 0.02
+SETUP_LOCK_WAIT = 120.0
+
+# The tables LangGraph's saver and store create. No policy is added, so a role other
+# than the owner sees no rows: the server connects as the owner; anyone else must be
+# given a policy on purpose.
+CHECKPOINT_TABLES_RLS = (
+    "ALTER TABLE IF EXISTS public.checkpoints ENABLE ROW LEVEL SECURITY",
+    "ALTER TABLE IF EXISTS public.checkpoint_blobs ENABLE ROW LEVEL SECURITY",
+    "ALTER TABLE IF EXISTS public.checkpoint_writes ENABLE ROW LEVEL SECURITY",
+    "ALTER TABLE IF EXISTS public.checkpoint_migrations ENABLE ROW LEVEL SECURITY",
+)
+STORE_TABLES_RLS = (
+    "ALTER TABLE IF EXISTS public.store ENABLE ROW LEVEL SECURITY",
+    "ALTER TABLE IF EXISTS public.store_migrations ENABLE ROW LEVEL SECURITY",
+    "ALTER TABLE IF EXISTS public.store_vectors ENABLE ROW LEVEL SECURITY",
+    "ALTER TABLE IF EXISTS public.vector_migrations ENABLE ROW LEVEL SECURITY",
+)
+
+
+# The pool hands out connections whose rows are dicts, as LangGraph's saver and store need.
+Pool = AsyncConnectionPool[psycopg.AsyncConnection[DictRow]]
+
+
+class DatabaseUnavailable(Exception):
+    """The configured database cannot be used; the message is one line for the log."""
+
+
+def one_line(exc: BaseException) -> str:
+    """Postgres's own reason, on one line (libpq splits messages over several)."""
+    text = str(exc).strip() or type(exc).__name__
+    return re.sub(r"\s+", " ", text)
+
+
+async def probe(url: str, timeout: float) -> None:
+    """Connect once, fast, so that a wrong address or password fails before the pool opens.
+
+    A pool would retry for `pool_timeout` seconds and hide the reason; a refused port,
+    a wrong password, a missing database or role all answer at once here.
+    """
+    try:
+        async with asyncio.timeout(timeout):
+            conn = await psycopg.AsyncConnection.connect(
+                url, connect_timeout=max(2, int(timeout + 0.999)), application_name=APPLICATION_NAME
+            )
+    except TimeoutError:
+        raise DatabaseUnavailable(
+            f"cannot connect to {redact_url(url)}: no answer within {timeout:g} s "
+            "(DATABASE_CONNECT_TIMEOUT); is the host reachable?"
+        ) from None
+    except psycopg.Error as exc:
+        raise DatabaseUnavailable(f"cannot connect to {redact_url(url)}: {one_line(exc)}") from None
+    await conn.close()
+
+
+async def _try_lock(conn: psycopg.AsyncConnection[DictRow]) -> bool:
+    row = await (await conn.execute(TRY_SETUP_LOCK, (SETUP_LOCK_KEY,))).fetchone()
+    return bool(row and row["locked"])
+
+
+@asynccontextmanager
+async def setup_lock(pool: Pool) -> AsyncIterator[psycopg.AsyncConnection[DictRow]]:
+    """Hold the set-up advisory lock on one pooled connection and yield that connection."""
+    async with pool.connection() as conn:
+        # Poll instead of blocking in pg_advisory_lock(): a waiting statement holds a
+        # snapshot, and the store's CREATE INDEX CONCURRENTLY under the lock waits for
+        # every older snapshot to end - a deadlock between two starting servers.
+        waited = 0.0
+        while not await _try_lock(conn):
+            if waited >= SETUP_LOCK_WAIT:
+                raise DatabaseUnavailable(
+                    f"another server has held the schema set-up lock for {SETUP_LOCK_WAIT:g} s; is its set-up stuck?"
+                )
+            await asyncio.sleep(SETUP_LOCK_POLL)
+            waited += SETUP_LOCK_POLL
+        try:
+            yield conn
+        finally:
+            # A session lock outlives the checkout: release it before the connection
+            # goes back to the pool, or the next set-up would wait forever.
+            if not conn.closed:
+                await conn.execute(RELEASE_SETUP_LOCK, (SETUP_LOCK_KEY,))
+
+
+async def execute_all(conn: psycopg.AsyncConnection[DictRow], statements: Sequence[str]) -> None:
+    for statement in statements:
+        await conn.execute(statement)  # type: ignore[arg-type]  # constants, no values
+
+
+async def init_pool(
+    url: str | None,
+    min_size: int,
+    max_size: int,
+    timeout: float,
+    connect_timeout: float,
+) -> AsyncIterator[Pool | None]:
+    """Resource: the one connection pool of the server, or None for in-memory persistence."""
+    if url is None:
+        logger.info("persistence: memory (no DATABASE_URL; nothing survives a restart)")
+        yield None
+        return
+    await probe(url, connect_timeout)
+    pool: Pool = AsyncConnectionPool(
+        url,
+        connection_class=psycopg.AsyncConnection[DictRow],
+        min_size=min_size,
+        max_size=max_size,
+        timeout=timeout,
+        open=False,
+        kwargs={
+            "autocommit": True,
+            "prepare_threshold": 0,
+            "row_factory": dict_row,
+            "application_name": APPLICATION_NAME,
+        },
+        check=AsyncConnectionPool.check_connection,
+        name="agent-server",
+    )
+    try:
+        await pool.open(wait=True, timeout=timeout)
+    except Exception as exc:
+        await pool.close()
+        raise DatabaseUnavailable(f"cannot open a pool to {redact_url(url)}: {one_line(exc)}") from None
+    logger.info("persistence: postgres %s (pool %d-%d)", describe_url(url), min_size, max_size)
+    try:
+        yield pool
+    finally:
+        await pool.close()
+        logger.info("database pool closed")
+
+
+def describe_url(url: str) -> str:
+    """host:port/dbname of a URL, without user or password."""
+    info = psycopg.conninfo.conninfo_to_dict(url)
+    host, port = info.get("host") or "localhost", info.get("port") or 5432
+    return f"{host}:{port}/{info.get('dbname') or info.get('user') or ''}"

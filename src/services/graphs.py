@@ -1,0 +1,130 @@
+"""Loading the configured graphs and binding them to the server's checkpointer and store."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import inspect
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from langchain_core.runnables import RunnableConfig
+from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.graph import StateGraph
+from langgraph.pregel import Pregel
+from langgraph.store.base import BaseStore
+
+from src.settings import ConfigError
+
+BUILTIN_AGENT_ID = "agent"
+SPEC_HINT = "expected './path/to/file.py:attr' (relative to the config file) or 'package.module:attr'"
+
+
+class GraphNotFound(Exception):
+    def __init__(self, graph_id: str, known: list[str]) -> None:
+        super().__init__(f"Graph {graph_id!r} not found; this server serves: {', '.join(known) or 'none'}")
+        self.graph_id = graph_id
+
+
+class GraphFactoryError(Exception):
+    """A graph factory raised or returned something that is not a graph."""
+
+
+def _import_file(path: Path, graph_id: str) -> Any:
+    module_name = f"agent_server_graphs.{graph_id}"
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot load {path}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def load_graph_target(graph_id: str, spec: str, base_dir: str) -> Any:
+    """Import the object a `graphs:` entry points at; any failure is a ConfigError."""
+    where = f"graphs.{graph_id}={spec!r}"
+    module_part, sep, attr = spec.rpartition(":")
+    if not sep or not module_part or not attr:
+        raise ConfigError(f"{where} is invalid: {SPEC_HINT}")
+    try:
+        if module_part.endswith(".py") or "/" in module_part or "\\" in module_part:
+            path = (Path(base_dir) / module_part).resolve()
+            if not path.is_file():
+                raise ConfigError(f"{where} is invalid: file {str(path)!r} does not exist; {SPEC_HINT}")
+            module = _import_file(path, graph_id)
+        else:
+            module = importlib.import_module(module_part)
+    except ConfigError:
+        raise
+    except Exception as exc:
+        raise ConfigError(f"{where} does not import: {type(exc).__name__}: {exc}".replace("\n", " ")) from None
+    try:
+        target = getattr(module, attr)
+    except AttributeError:
+        raise ConfigError(f"{where} is invalid: module has no attribute {attr!r}; {SPEC_HINT}") from None
+    if not isinstance(target, (Pregel, StateGraph)) and not callable(target):
+        raise ConfigError(
+            f"{where} is invalid: {attr!r} is a {type(target).__name__}; expected a compiled graph, "
+            "a StateGraph, or a function returning one"
+        )
+    return target
+
+
+def load_graph_targets(specs: Mapping[str, str], base_dir: str, builtin_agent: StateGraph) -> dict[str, Any]:
+    """Every graph id to its loaded target; the built-in agent unless `graphs` names `agent`."""
+    targets: dict[str, Any] = {BUILTIN_AGENT_ID: builtin_agent}
+    for graph_id, spec in specs.items():
+        targets[graph_id] = load_graph_target(graph_id, spec, base_dir)
+    return targets
+
+
+class GraphRegistry:
+    """The graphs this server serves, each bound to the injected checkpointer and store."""
+
+    def __init__(self, targets: Mapping[str, Any], checkpointer: BaseCheckpointSaver, store: BaseStore) -> None:
+        self._checkpointer = checkpointer
+        self._store = store
+        self._factories: dict[str, Any] = {}
+        self._graphs: dict[str, Pregel] = {}
+        for graph_id, target in targets.items():
+            if isinstance(target, (Pregel, StateGraph)):
+                self._graphs[graph_id] = self._bind(target)
+            else:
+                self._factories[graph_id] = target
+
+    @property
+    def ids(self) -> list[str]:
+        return sorted({*self._graphs, *self._factories})
+
+    def __contains__(self, graph_id: object) -> bool:
+        return graph_id in self._graphs or graph_id in self._factories
+
+    def _bind(self, graph: Pregel | StateGraph) -> Pregel:
+        if isinstance(graph, StateGraph):
+            return graph.compile(checkpointer=self._checkpointer, store=self._store)
+        return graph.copy(update={"checkpointer": self._checkpointer, "store": self._store})
+
+    async def get(self, graph_id: str, config: RunnableConfig | None = None) -> Pregel:
+        """The graph for `graph_id`; factories are called for every run, as in langgraph.json."""
+        graph = self._graphs.get(graph_id)
+        if graph is not None:
+            return graph
+        factory = self._factories.get(graph_id)
+        if factory is None:
+            raise GraphNotFound(graph_id, self.ids)
+        try:
+            takes_config = bool(inspect.signature(factory).parameters)
+            made = factory(config or {}) if takes_config else factory()
+            if inspect.isawaitable(made):
+                made = await made
+        except Exception as exc:
+            raise GraphFactoryError(f"graph factory {graph_id!r} failed: {type(exc).__name__}: {exc}") from exc
+        if not isinstance(made, (Pregel, StateGraph)):
+            raise GraphFactoryError(
+                f"graph factory {graph_id!r} returned a {type(made).__name__}; "
+                "expected a compiled graph or a StateGraph"
+            )
+        return self._bind(made)

@@ -1,0 +1,185 @@
+"""Checkpointer and store resources, in memory or on the shared Postgres pool."""
+
+from __future__ import annotations
+
+import copy
+import logging
+import zlib
+from collections.abc import AsyncIterator, Collection, Iterator, Sequence
+from typing import Any
+
+from langchain_core.runnables import RunnableConfig
+from langgraph.checkpoint.base import (
+    BaseCheckpointSaver,
+    ChannelVersions,
+    Checkpoint,
+    CheckpointMetadata,
+    CheckpointTuple,
+)
+from langgraph.checkpoint.memory import InMemorySaver
+from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
+from langgraph.store.base import BaseStore
+from langgraph.store.memory import InMemoryStore
+from langgraph.store.postgres.aio import AsyncPostgresStore
+
+from src.services.database import CHECKPOINT_TABLES_RLS, STORE_TABLES_RLS, Pool, execute_all, setup_lock
+
+logger = logging.getLogger(__name__)
+
+
+class ThreadShardedSaver(BaseCheckpointSaver[str]):
+    """Postgres checkpointer whose runs on different threads use the pool in parallel.
+
+    `AsyncPostgresSaver` holds one `asyncio.Lock` around every query, even on a pool,
+    so one shared instance makes every run of the server queue on one connection.
+    The lock still matters within a thread: a run's checkpoint and writes must not
+    overtake each other. So this keeps `shards` savers on the same pool, each with its
+    own lock, and sends every call for a thread to the same saver (by a stable hash of
+    the thread id): one thread stays serialised, different threads proceed in parallel.
+    All savers read and write the same tables, so calls that name no thread (listing
+    across threads) can go to any of them.
+    """
+
+    def __init__(self, pool: Pool, shards: int) -> None:
+        if shards < 1:
+            raise ValueError(f"ThreadShardedSaver needs shards >= 1, got {shards}")
+        self.shards = [AsyncPostgresSaver(pool) for _ in range(shards)]
+        super().__init__(serde=self.shards[0].serde)
+
+    def _for_thread(self, thread_id: Any) -> AsyncPostgresSaver:
+        if thread_id is None:
+            return self.shards[0]
+        return self.shards[zlib.crc32(str(thread_id).encode()) % len(self.shards)]
+
+    def _for(self, config: RunnableConfig | None) -> AsyncPostgresSaver:
+        configurable = (config or {}).get("configurable") or {}
+        return self._for_thread(configurable.get("thread_id"))
+
+    async def setup(self) -> None:
+        await self.shards[0].setup()
+
+    @property
+    def config_specs(self) -> list:
+        return self.shards[0].config_specs
+
+    def get_next_version(self, current: str | None, channel: None) -> str:
+        return self.shards[0].get_next_version(current, channel)
+
+    def with_allowlist(self, extra_allowlist: Collection[tuple[str, ...]]) -> ThreadShardedSaver:
+        clone = copy.copy(self)
+        clone.shards = [shard.with_allowlist(extra_allowlist) for shard in self.shards]  # type: ignore[misc]
+        clone.serde = clone.shards[0].serde
+        return clone
+
+    async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
+        return await self._for(config).aget_tuple(config)
+
+    async def alist(
+        self,
+        config: RunnableConfig | None,
+        *,
+        filter: dict[str, Any] | None = None,
+        before: RunnableConfig | None = None,
+        limit: int | None = None,
+    ) -> AsyncIterator[CheckpointTuple]:
+        async for item in self._for(config).alist(config, filter=filter, before=before, limit=limit):
+            yield item
+
+    async def aput(
+        self,
+        config: RunnableConfig,
+        checkpoint: Checkpoint,
+        metadata: CheckpointMetadata,
+        new_versions: ChannelVersions,
+    ) -> RunnableConfig:
+        return await self._for(config).aput(config, checkpoint, metadata, new_versions)
+
+    async def aput_writes(
+        self,
+        config: RunnableConfig,
+        writes: Sequence[tuple[str, Any]],
+        task_id: str,
+        task_path: str = "",
+    ) -> None:
+        await self._for(config).aput_writes(config, writes, task_id, task_path)
+
+    async def adelete_thread(self, thread_id: str) -> None:
+        await self._for_thread(thread_id).adelete_thread(thread_id)
+
+    async def aget_delta_channel_history(self, *, config: RunnableConfig, channels: Sequence[str]) -> Any:
+        return await self._for(config).aget_delta_channel_history(config=config, channels=channels)
+
+    # The synchronous API, for graphs that call it from worker threads.
+    def get_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
+        return self._for(config).get_tuple(config)
+
+    def list(
+        self,
+        config: RunnableConfig | None,
+        *,
+        filter: dict[str, Any] | None = None,
+        before: RunnableConfig | None = None,
+        limit: int | None = None,
+    ) -> Iterator[CheckpointTuple]:
+        return self._for(config).list(config, filter=filter, before=before, limit=limit)
+
+    def put(
+        self,
+        config: RunnableConfig,
+        checkpoint: Checkpoint,
+        metadata: CheckpointMetadata,
+        new_versions: ChannelVersions,
+    ) -> RunnableConfig:
+        return self._for(config).put(config, checkpoint, metadata, new_versions)
+
+    def put_writes(
+        self,
+        config: RunnableConfig,
+        writes: Sequence[tuple[str, Any]],
+        task_id: str,
+        task_path: str = "",
+    ) -> None:
+        self._for(config).put_writes(config, writes, task_id, task_path)
+
+    def delete_thread(self, thread_id: str) -> None:
+        self._for_thread(thread_id).delete_thread(thread_id)
+
+
+async def init_checkpointer(pool: Pool | None, shards: int) -> AsyncIterator[BaseCheckpointSaver]:
+    """Resource: the checkpointer, with its tables created and row-level security on."""
+    if pool is None:
+        yield InMemorySaver()
+        return
+    async with setup_lock(pool) as conn:
+        await AsyncPostgresSaver(conn).setup()
+        await execute_all(conn, CHECKPOINT_TABLES_RLS)
+    logger.info("checkpoint tables ready, row-level security enabled (%d saver shards)", shards)
+    yield ThreadShardedSaver(pool, shards)
+
+
+async def init_store(pool: Pool | None) -> AsyncIterator[BaseStore]:
+    """Resource: the long-term memory store, with its tables created and row-level security on."""
+    if pool is None:
+        yield InMemoryStore()
+        return
+    async with setup_lock(pool) as conn:
+        setup_store = AsyncPostgresStore(conn)
+        try:
+            await setup_store.setup()
+        finally:
+            _stop_batch_task(setup_store)
+        await execute_all(conn, STORE_TABLES_RLS)
+    logger.info("store tables ready, row-level security enabled")
+    store = AsyncPostgresStore(pool)
+    try:
+        yield store
+    finally:
+        _stop_batch_task(store)
+
+
+def _stop_batch_task(store: AsyncPostgresStore) -> None:
+    # The batched store starts a queue-draining task on the loop when it is built and
+    # only cancels it when garbage-collected; stop it with the resource instead.
+    task = store._task
+    if task is not None:
+        task.cancel()

@@ -1,0 +1,312 @@
+"""Where threads and run records live: in memory, or in Postgres's `agent_server` schema.
+
+Checkpoints (a thread's state) live in LangGraph's own tables; this repository keeps
+what the HTTP API adds around them: a thread's metadata, status and latest values, and
+one record per run.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import Any
+
+from psycopg.types.json import Jsonb
+
+from src.services.database import Pool, execute_all, setup_lock
+
+logger = logging.getLogger(__name__)
+
+Record = dict[str, Any]
+
+# Append-only: each entry runs once, in order, and is recorded in schema_migrations.
+# Never edit or reorder an entry that has shipped; add a new one.
+MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    (
+        """CREATE TABLE agent_server.threads (
+            thread_id uuid PRIMARY KEY,
+            created_at timestamptz NOT NULL DEFAULT now(),
+            updated_at timestamptz NOT NULL DEFAULT now(),
+            metadata jsonb NOT NULL DEFAULT '{}',
+            status text NOT NULL DEFAULT 'idle',
+            "values" jsonb,
+            interrupts jsonb NOT NULL DEFAULT '{}',
+            error text
+        )""",
+        """CREATE TABLE agent_server.runs (
+            run_id uuid PRIMARY KEY,
+            thread_id uuid REFERENCES agent_server.threads (thread_id) ON DELETE CASCADE,
+            assistant_id text NOT NULL,
+            created_at timestamptz NOT NULL DEFAULT now(),
+            updated_at timestamptz NOT NULL DEFAULT now(),
+            status text NOT NULL,
+            metadata jsonb NOT NULL DEFAULT '{}',
+            kwargs jsonb NOT NULL DEFAULT '{}',
+            multitask_strategy text NOT NULL DEFAULT 'reject',
+            error text
+        )""",
+        "CREATE INDEX runs_thread_id_created_at_idx ON agent_server.runs (thread_id, created_at DESC)",
+        "ALTER TABLE agent_server.threads ENABLE ROW LEVEL SECURITY",
+        "ALTER TABLE agent_server.runs ENABLE ROW LEVEL SECURITY",
+    ),
+)
+
+CREATE_SCHEMA = "CREATE SCHEMA IF NOT EXISTS agent_server"
+CREATE_MIGRATIONS_TABLE = (
+    "CREATE TABLE IF NOT EXISTS agent_server.schema_migrations (version integer PRIMARY KEY, "
+    "applied_at timestamptz NOT NULL DEFAULT now())"
+)
+ENABLE_MIGRATIONS_RLS = "ALTER TABLE agent_server.schema_migrations ENABLE ROW LEVEL SECURITY"
+SELECT_MIGRATION_VERSION = "SELECT coalesce(max(version), -1) AS version FROM agent_server.schema_migrations"
+INSERT_MIGRATION_VERSION = "INSERT INTO agent_server.schema_migrations (version) VALUES (%s)"
+
+THREAD_COLUMNS = 'thread_id::text, created_at, updated_at, metadata, status, "values", interrupts, error'
+INSERT_THREAD = (
+    "INSERT INTO agent_server.threads (thread_id, metadata) VALUES (%s, %s) "
+    f"ON CONFLICT (thread_id) DO NOTHING RETURNING {THREAD_COLUMNS}"
+)
+SELECT_THREAD = f"SELECT {THREAD_COLUMNS} FROM agent_server.threads WHERE thread_id = %s"
+UPDATE_THREAD_STATE = (
+    'UPDATE agent_server.threads SET status = %s, "values" = coalesce(%s, "values"), '
+    "interrupts = coalesce(%s, interrupts), error = %s, updated_at = now() WHERE thread_id = %s"
+)
+MERGE_THREAD_METADATA = (
+    "UPDATE agent_server.threads SET metadata = metadata || %s, updated_at = now() WHERE thread_id = %s"
+)
+RUN_COLUMNS = (
+    "run_id::text, thread_id::text, assistant_id, created_at, updated_at, status, metadata, kwargs, "
+    "multitask_strategy, error"
+)
+INSERT_RUN = (
+    "INSERT INTO agent_server.runs (run_id, thread_id, assistant_id, status, metadata, kwargs, multitask_strategy) "
+    f"VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING {RUN_COLUMNS}"
+)
+UPDATE_RUN_STATUS = "UPDATE agent_server.runs SET status = %s, error = %s, updated_at = now() WHERE run_id = %s"
+SELECT_RUN = f"SELECT {RUN_COLUMNS} FROM agent_server.runs WHERE run_id = %s"
+# Runs cut short by a server stop: nothing is executing them any more.
+FAIL_ORPHANED_RUNS = (
+    "UPDATE agent_server.runs SET status = 'error', error = %s, updated_at = now() "
+    "WHERE status IN ('pending', 'running')"
+)
+RESET_BUSY_THREADS = (
+    "UPDATE agent_server.threads SET status = 'error', error = %s, updated_at = now() WHERE status = 'busy'"
+)
+ORPHANED_RUN_ERROR = "the server stopped before this run finished"
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Repository(ABC):
+    """Threads and run records. Implementations must be safe for concurrent coroutines."""
+
+    @abstractmethod
+    async def create_thread(self, thread_id: str, metadata: dict[str, Any]) -> Record | None:
+        """Insert a thread; None when the id is taken."""
+
+    @abstractmethod
+    async def get_thread(self, thread_id: str) -> Record | None: ...
+
+    @abstractmethod
+    async def set_thread_state(
+        self,
+        thread_id: str,
+        status: str,
+        values: Any | None = None,
+        interrupts: dict[str, Any] | None = None,
+        error: str | None = None,
+    ) -> None:
+        """Set status and error; replace values/interrupts unless given as None."""
+
+    @abstractmethod
+    async def merge_thread_metadata(self, thread_id: str, metadata: dict[str, Any]) -> None: ...
+
+    @abstractmethod
+    async def create_run(self, run: Record) -> Record: ...
+
+    @abstractmethod
+    async def get_run(self, run_id: str) -> Record | None: ...
+
+    @abstractmethod
+    async def set_run_status(self, run_id: str, status: str, error: str | None = None) -> None: ...
+
+    @abstractmethod
+    async def recover(self) -> int:
+        """Mark runs and threads left in flight by a previous process; return how many runs."""
+
+
+class MemoryRepository(Repository):
+    """In-process dictionaries; coroutines on one loop need no lock between awaits."""
+
+    def __init__(self) -> None:
+        self._threads: dict[str, Record] = {}
+        self._runs: dict[str, Record] = {}
+
+    async def create_thread(self, thread_id: str, metadata: dict[str, Any]) -> Record | None:
+        if thread_id in self._threads:
+            return None
+        stamp = now()
+        thread = {
+            "thread_id": thread_id,
+            "created_at": stamp,
+            "updated_at": stamp,
+            "metadata": copy.deepcopy(metadata),
+            "status": "idle",
+            "values": None,
+            "interrupts": {},
+            "error": None,
+        }
+        self._threads[thread_id] = thread
+        return copy.deepcopy(thread)
+
+    async def get_thread(self, thread_id: str) -> Record | None:
+        thread = self._threads.get(thread_id)
+        return copy.deepcopy(thread) if thread is not None else None
+
+    async def set_thread_state(
+        self,
+        thread_id: str,
+        status: str,
+        values: Any | None = None,
+        interrupts: dict[str, Any] | None = None,
+        error: str | None = None,
+    ) -> None:
+        thread = self._threads.get(thread_id)
+        if thread is None:
+            return
+        thread.update(status=status, error=error, updated_at=now())
+        if values is not None:
+            thread["values"] = copy.deepcopy(values)
+        if interrupts is not None:
+            thread["interrupts"] = copy.deepcopy(interrupts)
+
+    async def merge_thread_metadata(self, thread_id: str, metadata: dict[str, Any]) -> None:
+        thread = self._threads.get(thread_id)
+        if thread is not None:
+            thread["metadata"].update(copy.deepcopy(metadata))
+            thread["updated_at"] = now()
+
+    async def create_run(self, run: Record) -> Record:
+        stamp = now()
+        stored = {**copy.deepcopy(run), "created_at": stamp, "updated_at": stamp, "error": None}
+        self._runs[run["run_id"]] = stored
+        return copy.deepcopy(stored)
+
+    async def get_run(self, run_id: str) -> Record | None:
+        run = self._runs.get(run_id)
+        return copy.deepcopy(run) if run is not None else None
+
+    async def set_run_status(self, run_id: str, status: str, error: str | None = None) -> None:
+        run = self._runs.get(run_id)
+        if run is not None:
+            run.update(status=status, error=error, updated_at=now())
+
+    async def recover(self) -> int:
+        return 0  # a new process starts with empty dictionaries
+
+
+class PostgresRepository(Repository):
+    """Tables in the `agent_server` schema, on the shared pool."""
+
+    def __init__(self, pool: Pool) -> None:
+        self._pool = pool
+
+    async def _one(self, query: str, params: tuple[Any, ...]) -> Record | None:
+        async with self._pool.connection() as conn:
+            cursor = await conn.execute(query, params)  # type: ignore[arg-type]  # module constants
+            return await cursor.fetchone()  # type: ignore[return-value]  # pool uses dict_row
+
+    async def _execute(self, query: str, params: tuple[Any, ...]) -> int:
+        async with self._pool.connection() as conn:
+            cursor = await conn.execute(query, params)  # type: ignore[arg-type]  # module constants
+            return cursor.rowcount
+
+    async def create_thread(self, thread_id: str, metadata: dict[str, Any]) -> Record | None:
+        return await self._one(INSERT_THREAD, (thread_id, Jsonb(metadata)))
+
+    async def get_thread(self, thread_id: str) -> Record | None:
+        return await self._one(SELECT_THREAD, (thread_id,))
+
+    async def set_thread_state(
+        self,
+        thread_id: str,
+        status: str,
+        values: Any | None = None,
+        interrupts: dict[str, Any] | None = None,
+        error: str | None = None,
+    ) -> None:
+        await self._execute(
+            UPDATE_THREAD_STATE,
+            (
+                status,
+                Jsonb(values) if values is not None else None,
+                Jsonb(interrupts) if interrupts is not None else None,
+                error,
+                thread_id,
+            ),
+        )
+
+    async def merge_thread_metadata(self, thread_id: str, metadata: dict[str, Any]) -> None:
+        await self._execute(MERGE_THREAD_METADATA, (Jsonb(metadata), thread_id))
+
+    async def create_run(self, run: Record) -> Record:
+        created = await self._one(
+            INSERT_RUN,
+            (
+                run["run_id"],
+                run["thread_id"],
+                run["assistant_id"],
+                run["status"],
+                Jsonb(run["metadata"]),
+                Jsonb(run["kwargs"]),
+                run["multitask_strategy"],
+            ),
+        )
+        assert created is not None  # INSERT ... RETURNING always returns the row
+        return created
+
+    async def get_run(self, run_id: str) -> Record | None:
+        return await self._one(SELECT_RUN, (run_id,))
+
+    async def set_run_status(self, run_id: str, status: str, error: str | None = None) -> None:
+        await self._execute(UPDATE_RUN_STATUS, (status, error, run_id))
+
+    async def recover(self) -> int:
+        runs = await self._execute(FAIL_ORPHANED_RUNS, (ORPHANED_RUN_ERROR,))
+        await self._execute(RESET_BUSY_THREADS, (ORPHANED_RUN_ERROR,))
+        return runs
+
+
+async def migrate(pool: Pool) -> int:
+    """Apply the migrations not yet applied, under the set-up lock; return how many ran."""
+    async with setup_lock(pool) as conn:
+        await execute_all(conn, (CREATE_SCHEMA, CREATE_MIGRATIONS_TABLE, ENABLE_MIGRATIONS_RLS))
+        row = await (await conn.execute(SELECT_MIGRATION_VERSION)).fetchone()
+        current: int = row["version"]  # type: ignore[call-overload,index]  # pool uses dict_row
+        applied = 0
+        for version in range(current + 1, len(MIGRATIONS)):
+            async with conn.transaction():
+                await execute_all(conn, MIGRATIONS[version])
+                await conn.execute(INSERT_MIGRATION_VERSION, (version,))
+            applied += 1
+        return applied
+
+
+async def init_repository(pool: Pool | None) -> AsyncIterator[Repository]:
+    """Resource: the repository matching the persistence backend, recovered from any crash."""
+    if pool is None:
+        yield MemoryRepository()
+        return
+    applied = await migrate(pool)
+    repository = PostgresRepository(pool)
+    orphaned = await repository.recover()
+    logger.info(
+        "agent_server tables ready (%d migration(s) applied), row-level security enabled%s",
+        applied,
+        f"; {orphaned} run(s) cut short by the last stop marked error" if orphaned else "",
+    )
+    yield repository

@@ -1,0 +1,237 @@
+"""Configuration: defaults from a YAML file, overridden by environment variables.
+
+Every value is checked here, before anything starts, so that a bad setting stops the
+server with one line naming the setting, the bad value and what is expected.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import yaml
+
+DEFAULT_CONFIG_FILE = Path(__file__).resolve().parent.parent / "config.yml"
+LOCAL_HOSTS = frozenset({"", "localhost", "127.0.0.1", "::1", "[::1]"})
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+class ConfigError(Exception):
+    """A setting has a bad value; the message is the one line shown to the user."""
+
+
+@dataclass(frozen=True)
+class Setting:
+    section: str
+    key: str
+    env: str
+    parse: Callable[[str, Any], Any]
+
+    @property
+    def path(self) -> str:
+        return f"{self.section}.{self.key}"
+
+
+def redact_url(url: str) -> str:
+    """Return `url` with its password replaced by ***, for logs and error messages."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.rsplit("@", 1)
+    user = netloc[0].split(":", 1)[0]
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc[1]}"))
+
+
+def _describe(name: str, value: Any) -> str:
+    shown = redact_url(value) if isinstance(value, str) and "://" in value else value
+    return f"{name}={shown!r}"
+
+
+def _integer(minimum: int) -> Callable[[str, Any], int]:
+    def parse(name: str, value: Any) -> int:
+        try:
+            number = int(str(value).strip()) if not isinstance(value, bool) else None
+        except ValueError:
+            number = None
+        if number is None or number < minimum:
+            raise ConfigError(f"{_describe(name, value)} is invalid: expected an integer >= {minimum}")
+        return number
+
+    return parse
+
+
+def _positive_float(name: str, value: Any) -> float:
+    try:
+        number = float(str(value).strip()) if not isinstance(value, bool) else None
+    except ValueError:
+        number = None
+    if number is None or not number > 0 or number == float("inf"):
+        raise ConfigError(f"{_describe(name, value)} is invalid: expected a number of seconds > 0")
+    return number
+
+
+def _optional_text(name: str, value: Any) -> str | None:
+    if value is None:
+        return None
+    text = str(value).strip()
+    return text or None
+
+
+def _text(name: str, value: Any) -> str:
+    text = _optional_text(name, value)
+    if text is None:
+        raise ConfigError(f"{_describe(name, value)} is invalid: expected a non-empty string")
+    return text
+
+
+def _log_level(name: str, value: Any) -> str:
+    level = str(value).strip().upper()
+    if level == "WARN":
+        level = "WARNING"
+    if level not in LOG_LEVELS:
+        raise ConfigError(f"{_describe(name, value)} is invalid: expected one of {', '.join(LOG_LEVELS)}")
+    return level
+
+
+def _port(name: str, value: Any) -> int:
+    port = _integer(0)(name, value)
+    if port > 65535:
+        raise ConfigError(f"{_describe(name, value)} is invalid: expected a TCP port 0-65535")
+    return port
+
+
+def _model_name(name: str, value: Any) -> str:
+    text = _text(name, value)
+    provider, _, model = text.partition(":")
+    if not provider or not model:
+        raise ConfigError(
+            f"{_describe(name, value)} is invalid: expected 'provider:model', "
+            "e.g. 'offline:deterministic' or 'openai:gpt-4o-mini'"
+        )
+    return text
+
+
+def normalise_database_url(name: str, value: Any) -> str | None:
+    """Check a Postgres URL; add sslmode=disable for a local server that names no sslmode.
+
+    Local servers have no TLS, and libpq's default (prefer) costs a round trip per
+    connection; a remote server keeps whatever the URL says.
+    """
+    url = _optional_text(name, value)
+    if url is None:
+        return None
+    parts = urlsplit(url)
+    if parts.scheme not in ("postgresql", "postgres"):
+        raise ConfigError(
+            f"{_describe(name, url)} is invalid: expected a URL starting with postgresql:// or postgres://"
+        )
+    try:
+        host = parts.hostname or ""
+        parts.port  # noqa: B018 - raises ValueError on a port that is not a number
+    except ValueError as exc:
+        raise ConfigError(f"{_describe(name, url)} is invalid: {exc}") from None
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    query_hosts = {v for k, v in query if k == "host"}
+    local = host in LOCAL_HOSTS and all(h in LOCAL_HOSTS or h.startswith("/") for h in query_hosts)
+    if local and not any(k == "sslmode" for k, _ in query):
+        query.append(("sslmode", "disable"))
+        url = urlunsplit(parts._replace(query=urlencode(query)))
+    return url
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("server", "host", "HOST", _text),
+    Setting("server", "port", "PORT", _port),
+    Setting("server", "log_level", "LOG_LEVEL", _log_level),
+    Setting("database", "url", "DATABASE_URL", normalise_database_url),
+    Setting("database", "pool_min_size", "DATABASE_POOL_MIN_SIZE", _integer(0)),
+    Setting("database", "pool_max_size", "DATABASE_POOL_MAX_SIZE", _integer(1)),
+    Setting("database", "pool_timeout", "DATABASE_POOL_TIMEOUT", _positive_float),
+    Setting("database", "connect_timeout", "DATABASE_CONNECT_TIMEOUT", _positive_float),
+    Setting("runs", "max_concurrency", "RUNS_MAX_CONCURRENCY", _integer(1)),
+    Setting("model", "name", "MODEL", _model_name),
+    Setting("model", "base_url", "MODEL_BASE_URL", _optional_text),
+    Setting("model", "api_key", "MODEL_API_KEY", _optional_text),
+)
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(
+            f"config file {str(path)!r} cannot be read: {exc.strerror}; "
+            "pass an existing file with --config or CONFIG_FILE"
+        ) from None
+    try:
+        data = yaml.safe_load(text) or {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", exc)
+        raise ConfigError(f"config file {str(path)!r} is not valid YAML{where}: {problem}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {str(path)!r} is invalid: expected a mapping of sections at the top level")
+    return data
+
+
+def _section(data: Mapping[str, Any], name: str, path: Path) -> Mapping[str, Any]:
+    section = data.get(name) or {}
+    if not isinstance(section, dict):
+        raise ConfigError(f"config file {str(path)!r}: section {name!r} is invalid: expected a mapping")
+    return section
+
+
+def load_settings(
+    config_file: str | os.PathLike[str] | None = None,
+    environ: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Build the validated configuration dictionary the container is loaded from.
+
+    Precedence, lowest first: the YAML file, environment variables, `overrides`
+    (command-line flags, as {"server.port": 8000}).
+    """
+    env = os.environ if environ is None else environ
+    path = Path(config_file or env.get("CONFIG_FILE") or DEFAULT_CONFIG_FILE).expanduser().resolve()
+    data = _read_yaml(path)
+    known = {s.section for s in SETTINGS} | {"graphs"}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ConfigError(
+            f"config file {str(path)!r}: unknown section {unknown[0]!r}; expected one of {', '.join(sorted(known))}"
+        )
+    result: dict[str, Any] = {"config_file": str(path), "config_dir": str(path.parent)}
+    flags = overrides or {}
+    for setting in SETTINGS:
+        section = _section(data, setting.section, path)
+        value, name = section.get(setting.key), setting.path
+        if setting.env in env:
+            value, name = env[setting.env], setting.env
+        if flags.get(setting.path) is not None:
+            value, name = flags[setting.path], f"--{setting.key}"
+        result.setdefault(setting.section, {})[setting.key] = setting.parse(name, value)
+    for section_name in data:
+        if section_name == "graphs":
+            continue
+        extra = sorted(set(_section(data, section_name, path)) - {s.key for s in SETTINGS if s.section == section_name})
+        if extra:
+            raise ConfigError(f"config file {str(path)!r}: unknown setting {section_name}.{extra[0]!r}")
+    database = result["database"]
+    if database["pool_min_size"] > database["pool_max_size"]:
+        raise ConfigError(
+            f"database.pool_min_size={database['pool_min_size']} is greater than "
+            f"database.pool_max_size={database['pool_max_size']}: expected min <= max "
+            "(DATABASE_POOL_MIN_SIZE / DATABASE_POOL_MAX_SIZE)"
+        )
+    graphs = data.get("graphs") or {}
+    if not isinstance(graphs, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in graphs.items()):
+        raise ConfigError(
+            f"config file {str(path)!r}: section 'graphs' is invalid: expected graph_id: 'path/to/file.py:attr' entries"
+        )
+    result["graphs"] = dict(graphs)
+    return result

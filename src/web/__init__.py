@@ -1,0 +1,1 @@
+"""The HTTP layer: the Robyn app and the server entry point."""

@@ -1,0 +1,3 @@
+from src.web.server import main
+
+main()
