@@ -186,6 +186,21 @@ def _section(data: Mapping[str, Any], name: str, path: Path) -> Mapping[str, Any
     return section
 
 
+def _check_known(data: Mapping[str, Any], path: Path) -> None:
+    known = {s.section for s in SETTINGS} | {"graphs"}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ConfigError(
+            f"config file {str(path)!r}: unknown section {unknown[0]!r}; expected one of {', '.join(sorted(known))}"
+        )
+    for section_name in data:
+        if section_name == "graphs":
+            continue
+        extra = sorted(set(_section(data, section_name, path)) - {s.key for s in SETTINGS if s.section == section_name})
+        if extra:
+            raise ConfigError(f"config file {str(path)!r}: unknown setting {section_name}.{extra[0]!r}")
+
+
 def load_settings(
     config_file: str | os.PathLike[str] | None = None,
     environ: Mapping[str, str] | None = None,
@@ -199,28 +214,19 @@ def load_settings(
     env = os.environ if environ is None else environ
     path = Path(config_file or env.get("CONFIG_FILE") or DEFAULT_CONFIG_FILE).expanduser().resolve()
     data = _read_yaml(path)
-    known = {s.section for s in SETTINGS} | {"graphs"}
-    unknown = sorted(set(data) - known)
-    if unknown:
-        raise ConfigError(
-            f"config file {str(path)!r}: unknown section {unknown[0]!r}; expected one of {', '.join(sorted(known))}"
-        )
+    _check_known(data, path)
+    # Another file only has to name what it changes: the bundled file holds every default.
+    defaults = _read_yaml(DEFAULT_CONFIG_FILE) if path != DEFAULT_CONFIG_FILE else {}
     result: dict[str, Any] = {"config_file": str(path), "config_dir": str(path.parent)}
     flags = overrides or {}
     for setting in SETTINGS:
-        section = _section(data, setting.section, path)
+        section = {**_section(defaults, setting.section, DEFAULT_CONFIG_FILE), **_section(data, setting.section, path)}
         value, name = section.get(setting.key), setting.path
         if setting.env in env:
             value, name = env[setting.env], setting.env
         if flags.get(setting.path) is not None:
             value, name = flags[setting.path], f"--{setting.key}"
         result.setdefault(setting.section, {})[setting.key] = setting.parse(name, value)
-    for section_name in data:
-        if section_name == "graphs":
-            continue
-        extra = sorted(set(_section(data, section_name, path)) - {s.key for s in SETTINGS if s.section == section_name})
-        if extra:
-            raise ConfigError(f"config file {str(path)!r}: unknown setting {section_name}.{extra[0]!r}")
     database = result["database"]
     if database["pool_min_size"] > database["pool_max_size"]:
         raise ConfigError(

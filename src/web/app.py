@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import inspect
 import json
 import logging
 import os
@@ -11,8 +12,9 @@ import signal
 import sys
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, TypeVar
 
+from dependency_injector import providers
 from robyn import Request, Response, Robyn
 from robyn.argument_parser import Config as RobynConfig
 
@@ -23,6 +25,7 @@ from src.services.serialization import dumps
 from src.settings import ConfigError
 
 logger = logging.getLogger("agent_server")
+T = TypeVar("T")
 
 Handler = Callable[[Request], Awaitable[Response]]
 STATUS_BY_ERROR: tuple[tuple[type[ServiceError], int], ...] = (
@@ -77,6 +80,12 @@ def endpoint(handler: Handler) -> Handler:
     return wrapped
 
 
+async def provide(provider: providers.Provider[T]) -> T:
+    """The provider's object; a provider that depends on an async resource returns an awaitable."""
+    result: Any = provider()
+    return await result if inspect.isawaitable(result) else result
+
+
 async def resolved(result: Awaitable[None] | None) -> None:
     """Await what the container returns: an awaitable when any resource is async."""
     if result is not None:
@@ -129,10 +138,10 @@ def create_app(container: Container, started_at: float | None = None) -> Robyn:
             loop.add_signal_handler(signum, on_signal, signum)
         try:
             await resolved(container.init_resources())
-            graphs = await container.graphs.async_()
-            await container.thread_service.async_()
-            await container.run_service.async_()
-            await container.health_service.async_()
+            graphs = await provide(container.graphs)
+            await provide(container.thread_service)
+            await provide(container.run_service)
+            await provide(container.health_service)
         except Exception as exc:
             logger.error("start-up failed: %s", describe_error(exc))
             try:
@@ -160,31 +169,31 @@ def create_app(container: Container, started_at: float | None = None) -> Robyn:
 
     @endpoint
     async def health(request: Request) -> Response:
-        healthy, report = await (await container.health_service.async_()).health()
+        healthy, report = await (await provide(container.health_service)).health()
         return json_response(report, 200 if healthy else 503)
 
     @endpoint
     async def info(request: Request) -> Response:
-        return json_response((await container.health_service.async_()).info())
+        return json_response((await provide(container.health_service)).info())
 
     @endpoint
     async def create_thread(request: Request) -> Response:
-        threads = await container.thread_service.async_()
+        threads = await provide(container.thread_service)
         return json_response(await threads.create(read_json(request, empty={})))
 
     @endpoint
     async def get_thread(request: Request) -> Response:
-        threads = await container.thread_service.async_()
+        threads = await provide(container.thread_service)
         return json_response(await threads.get(request.path_params["thread_id"]))
 
     @endpoint
     async def get_thread_state(request: Request) -> Response:
-        threads = await container.thread_service.async_()
+        threads = await provide(container.thread_service)
         return json_response(await threads.state(request.path_params["thread_id"]))
 
     @endpoint
     async def wait_run(request: Request) -> Response:
-        runs = await container.run_service.async_()
+        runs = await provide(container.run_service)
         return json_response(await runs.wait(request.path_params["thread_id"], read_json(request)))
 
     app.add_route("GET", "/ok", ok)

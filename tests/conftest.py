@@ -1,0 +1,163 @@
+"""Shared fixtures: a throwaway Postgres database per session and a real server process."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import psycopg
+import pytest
+from psycopg import sql
+
+ROOT = Path(__file__).resolve().parent.parent
+TEST_CONFIG = ROOT / "tests" / "graphs" / "config.yml"
+ADMIN_URL = os.environ.get("TEST_POSTGRES_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres?sslmode=disable")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def database_url(name: str, user: str = "postgres", password: str | None = None) -> str:
+    auth = f"{user}:{password}" if password else user
+    return f"postgresql://{auth}@127.0.0.1:5432/{name}"
+
+
+def admin_connect() -> psycopg.Connection:
+    try:
+        return psycopg.connect(ADMIN_URL, autocommit=True, connect_timeout=5)
+    except psycopg.OperationalError as exc:
+        # Never skip: the Postgres tests are part of the suite and must run.
+        pytest.fail(
+            f"PostgreSQL is not reachable at {ADMIN_URL}: {exc}. Start it with "
+            "`pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start`",
+            pytrace=False,
+        )
+
+
+def create_database(prefix: str = "agent_server_test") -> str:
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    with admin_connect() as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    return name
+
+
+def drop_database(name: str) -> None:
+    with admin_connect() as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+@pytest.fixture(scope="session")
+def pg_database() -> Iterator[str]:
+    """Name of a database created for this test session and dropped after it."""
+    name = create_database()
+    yield name
+    drop_database(name)
+
+
+@pytest.fixture(scope="session")
+def pg_url(pg_database: str) -> str:
+    return database_url(pg_database)
+
+
+@pytest.fixture
+def fresh_database() -> Iterator[str]:
+    """A new empty database for one test (schema set-up from scratch), dropped after."""
+    name = create_database("agent_server_fresh")
+    yield name
+    drop_database(name)
+
+
+class ServerProcess:
+    """The real server, started as `python -m src.web` on a free port."""
+
+    def __init__(self, env: dict[str, str] | None = None, args: list[str] | None = None) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        base = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "CONFIG_FILE", "PORT", "HOST")}
+        self.env = {**base, "PORT": str(self.port), "PYTHONUNBUFFERED": "1", **(env or {})}
+        self.args = args or []
+        self.process: subprocess.Popen[str] | None = None
+        self.output = ""
+
+    def start(self, wait: bool = True, timeout: float = 30.0) -> ServerProcess:
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "src.web", *self.args],
+            cwd=ROOT,
+            env=self.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        if wait:
+            self.wait_ready(timeout)
+        return self
+
+    def wait_ready(self, timeout: float = 30.0) -> None:
+        assert self.process is not None
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                self.output = self.process.stdout.read() if self.process.stdout else ""
+                raise AssertionError(f"server exited with {self.process.returncode}:\n{self.output}")
+            try:
+                if httpx.get(f"{self.url}/ok", timeout=1.0).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.05)
+        self.stop()
+        raise AssertionError(f"server not ready within {timeout} s:\n{self.output}")
+
+    def stop(self, signum: int = signal.SIGTERM, timeout: float = 10.0) -> int:
+        """Send `signum` and wait; return the exit code (killing the process if it hangs)."""
+        assert self.process is not None
+        if self.process.poll() is None:
+            self.process.send_signal(signum)
+            try:
+                self.output, _ = self.process.communicate(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.output, _ = self.process.communicate()
+                return -999
+        elif self.process.stdout:
+            self.output = self.process.stdout.read()
+        return self.process.returncode
+
+    def run_to_exit(self, timeout: float = 30.0) -> tuple[int, str, float]:
+        """Start a server expected to exit by itself: (exit code, output, seconds)."""
+        began = time.monotonic()
+        self.start(wait=False)
+        assert self.process is not None
+        try:
+            out, _ = self.process.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            out, _ = self.process.communicate()
+            raise AssertionError(f"server did not exit within {timeout} s:\n{out}") from None
+        return self.process.returncode, out, time.monotonic() - began
+
+
+@pytest.fixture
+def server_factory() -> Iterator[type[ServerProcess]]:
+    started: list[ServerProcess] = []
+
+    class Tracked(ServerProcess):
+        def start(self, wait: bool = True, timeout: float = 30.0) -> ServerProcess:
+            started.append(self)
+            return super().start(wait, timeout)
+
+    yield Tracked
+    for server in started:
+        if server.process is not None and server.process.poll() is None:
+            server.stop()

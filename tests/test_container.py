@@ -1,0 +1,124 @@
+"""The container wired with in-memory fakes: no Postgres connection is ever attempted."""
+
+import asyncio
+from pathlib import Path
+
+import pytest
+from dependency_injector import providers
+from langgraph.checkpoint.memory import InMemorySaver
+from langgraph.store.memory import InMemoryStore
+
+from src.containers import Container
+from src.services.errors import Conflict, InvalidRequest, NotFound, ThreadBusy
+from src.services.repository import MemoryRepository
+from src.settings import load_settings
+from src.web.app import provide
+from tests.conftest import TEST_CONFIG
+
+ROOT = Path(__file__).resolve().parent.parent
+# A URL nobody listens on: any attempt to use it would fail the test loudly.
+UNREACHABLE = "postgresql://nobody:secret@127.0.0.1:1/nowhere"
+
+
+def make_container() -> Container:
+    container = Container()
+    container.config.from_dict(load_settings(TEST_CONFIG, environ={"DATABASE_URL": UNREACHABLE}))
+    return container
+
+
+def user(text: str) -> dict:
+    return {"messages": [{"role": "user", "content": text}]}
+
+
+async def test_overriding_pool_means_no_connection(tmp_path, monkeypatch):
+    async def refuse(*args, **kwargs):
+        raise AssertionError("a Postgres connection was attempted")
+
+    monkeypatch.setattr("psycopg.AsyncConnection.connect", refuse)
+    container = make_container()
+    saver, store = InMemorySaver(), InMemoryStore()
+    with (
+        container.pool.override(providers.Object(None)),
+        container.checkpointer.override(providers.Object(saver)),
+        container.store.override(providers.Object(store)),
+        container.repository.override(providers.Object(MemoryRepository())),
+    ):
+        assert container.init_resources() is None  # nothing left to start: all overridden
+        graphs = await provide(container.graphs)
+        assert graphs.ids == ["agent", "factory", "slow"]
+        threads = await provide(container.thread_service)
+        runs = await provide(container.run_service)
+        thread = await threads.create({"metadata": {"owner": "test"}})
+        result = await runs.wait(thread["thread_id"], {"assistant_id": "agent", "input": user("my name is Ada")})
+        assert result["messages"][-1]["content"] == "Nice to meet you, Ada!"
+        # The fake saver got the checkpoints: the graph was bound to the injected one.
+        assert list(saver.list({"configurable": {"thread_id": thread["thread_id"]}}))
+        health = await provide(container.health_service)
+        assert await health.health() == (True, {"status": "ok", "persistence": "memory"})
+
+
+async def test_in_memory_backend_without_database_url(tmp_path):
+    container = Container()
+    container.config.from_dict(load_settings(ROOT / "config.yml", environ={}))
+    await container.init_resources()
+    assert await provide(container.pool) is None
+    assert isinstance(await provide(container.checkpointer), InMemorySaver)
+    assert isinstance(await provide(container.store), InMemoryStore)
+    info = (await provide(container.health_service)).info()
+    assert info["persistence"]["backend"] == "memory"
+    assert info["graphs"] == ["agent"]
+    await container.shutdown_resources()
+
+
+@pytest.fixture
+async def services(tmp_path):
+    container = make_container()
+    with container.pool.override(providers.Object(None)):
+        await container.init_resources()
+        yield await provide(container.thread_service), await provide(container.run_service)
+        await container.shutdown_resources()
+
+
+async def test_bad_requests_raise_domain_errors(services):
+    threads, runs = services
+    thread_id = (await threads.create({}))["thread_id"]
+    with pytest.raises(InvalidRequest, match="thread_id must be a UUID"):
+        await threads.get("not-a-uuid")
+    with pytest.raises(NotFound, match="not found"):
+        await threads.get("00000000-0000-0000-0000-000000000000")
+    with pytest.raises(Conflict, match="already exists"):
+        await threads.create({"thread_id": thread_id})
+    assert (await threads.create({"thread_id": thread_id, "if_exists": "do_nothing"}))["thread_id"] == thread_id
+    with pytest.raises(InvalidRequest, match="metadata must be an object"):
+        await threads.create({"metadata": "x"})
+    with pytest.raises(InvalidRequest, match="request body must be a JSON object"):
+        await runs.wait(thread_id, ["assistant_id"])
+    with pytest.raises(InvalidRequest, match="assistant_id is required"):
+        await runs.wait(thread_id, {"input": {}})
+    with pytest.raises(NotFound, match="Assistant 'nope' not found"):
+        await runs.wait(thread_id, {"assistant_id": "nope"})
+    with pytest.raises(InvalidRequest, match="multitask_strategy must be one of"):
+        await runs.wait(thread_id, {"assistant_id": "agent", "multitask_strategy": "sometimes"})
+    with pytest.raises(InvalidRequest, match="webhook is not supported"):
+        await runs.wait(thread_id, {"assistant_id": "agent", "webhook": "http://127.0.0.1:1/"})
+    with pytest.raises(InvalidRequest, match="unknown field 'colour'"):
+        await runs.wait(thread_id, {"assistant_id": "agent", "colour": "red"})
+    with pytest.raises(NotFound, match="if_not_exists='create'"):
+        await runs.wait("00000000-0000-0000-0000-000000000001", {"assistant_id": "agent"})
+
+
+async def test_same_thread_runs_are_rejected_or_queued_never_interleaved(services):
+    threads, runs = services
+    thread_id = (await threads.create({}))["thread_id"]
+    slow = {"assistant_id": "slow", "input": {"steps": []}, "config": {"configurable": {"delay": 0.3}}}
+    first = asyncio.create_task(runs.wait(thread_id, slow))
+    await asyncio.sleep(0.05)
+    with pytest.raises(ThreadBusy):
+        await runs.wait(thread_id, slow)
+    queued = asyncio.create_task(runs.wait(thread_id, {**slow, "multitask_strategy": "enqueue"}))
+    assert (await first)["steps"] == ["step 1"]
+    # The queued run started from the first one's checkpoint: no update lost.
+    assert (await queued)["steps"] == ["step 1", "step 2"]
+    # Other threads are not blocked by a busy one.
+    other = (await threads.create({}))["thread_id"]
+    assert (await runs.wait(other, slow))["steps"] == ["step 1"]

@@ -1,0 +1,232 @@
+"""The Postgres resources on a real server: set-up, RLS, locking, fast failure, clean shutdown."""
+
+import asyncio
+import socket
+import time
+import uuid
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from src.containers import Container
+from src.services.database import APPLICATION_NAME, DatabaseUnavailable, probe
+from src.services.persistence import ThreadShardedSaver
+from src.services.repository import MIGRATIONS
+from src.settings import load_settings
+from src.web.app import provide, resolved
+from tests.conftest import TEST_CONFIG, admin_connect, database_url, free_port
+
+pytestmark = pytest.mark.postgres
+
+LANGGRAPH_TABLES = {
+    "checkpoints",
+    "checkpoint_blobs",
+    "checkpoint_writes",
+    "checkpoint_migrations",
+    "store",
+    "store_migrations",
+}
+OWN_TABLES = {"threads", "runs", "schema_migrations"}
+TABLES_SQL = (
+    "SELECT c.relname, c.relrowsecurity FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+    "WHERE c.relkind = 'r' AND n.nspname IN ('public', 'agent_server')"
+)
+
+
+def make_container(url: str, **env: str) -> Container:
+    container = Container()
+    settings = load_settings(TEST_CONFIG, environ={"DATABASE_URL": url, **env})
+    container.config.from_dict(settings)
+    return container
+
+
+def server_connections(database: str) -> int:
+    with admin_connect() as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND application_name = %s",
+            (database, APPLICATION_NAME),
+        ).fetchone()
+    return row[0]
+
+
+def user(text: str) -> dict:
+    return {"messages": [{"role": "user", "content": text}]}
+
+
+async def test_setup_creates_every_table_with_rls_and_is_idempotent(fresh_database):
+    url = database_url(fresh_database)
+    for _ in range(2):  # the second start finds everything in place
+        container = make_container(url)
+        await resolved(container.init_resources())
+        await resolved(container.shutdown_resources())
+    with psycopg.connect(url) as conn:
+        tables = dict(conn.execute(TABLES_SQL).fetchall())
+        versions = conn.execute("SELECT version FROM agent_server.schema_migrations ORDER BY 1").fetchall()
+        checkpoint_versions = conn.execute("SELECT count(DISTINCT v) = count(*) FROM checkpoint_migrations").fetchone()
+    assert LANGGRAPH_TABLES | OWN_TABLES <= set(tables)
+    assert all(tables.values()), f"tables without row-level security: {[t for t, on in tables.items() if not on]}"
+    assert [v for (v,) in versions] == list(range(len(MIGRATIONS)))
+    assert checkpoint_versions == (True,)
+
+
+async def test_concurrent_setups_on_a_fresh_database_both_succeed(fresh_database):
+    url = database_url(fresh_database)
+    first, second = make_container(url), make_container(url)
+    await asyncio.gather(resolved(first.init_resources()), resolved(second.init_resources()))
+    await asyncio.gather(resolved(first.shutdown_resources()), resolved(second.shutdown_resources()))
+    with psycopg.connect(url) as conn:
+        assert conn.execute("SELECT count(*) FROM agent_server.schema_migrations").fetchone() == (len(MIGRATIONS),)
+
+
+async def test_non_owner_role_sees_no_rows_and_shutdown_leaves_no_connection(fresh_database):
+    url = database_url(fresh_database)
+    container = make_container(url)
+    await resolved(container.init_resources())
+    threads, runs = await provide(container.thread_service), await provide(container.run_service)
+    thread = await threads.create({})
+    await runs.wait(thread["thread_id"], {"assistant_id": "agent", "input": user("remember that I like tea")})
+    assert server_connections(fresh_database) > 0
+    await resolved(container.shutdown_resources())
+    assert server_connections(fresh_database) == 0
+
+    role = f"reader_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE ROLE {} LOGIN").format(sql.Identifier(role)))
+        conn.execute(sql.SQL("GRANT USAGE ON SCHEMA agent_server TO {}").format(sql.Identifier(role)))
+        for schema in ("public", "agent_server"):
+            conn.execute(
+                sql.SQL("GRANT SELECT ON ALL TABLES IN SCHEMA {} TO {}").format(
+                    sql.Identifier(schema), sql.Identifier(role)
+                )
+            )
+        owner_counts = {t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in ("checkpoints", "store")}
+    try:
+        assert all(owner_counts.values()), owner_counts
+        with psycopg.connect(database_url(fresh_database, user=role)) as reader:
+            for table in ("checkpoints", "checkpoint_writes", "store", "agent_server.threads", "agent_server.runs"):
+                assert reader.execute(f"SELECT count(*) FROM {table}").fetchone() == (0,), table
+    finally:
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP OWNED BY {}").format(sql.Identifier(role)))
+            conn.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(role)))
+
+
+async def test_state_and_threads_survive_a_restart(pg_url):
+    first = make_container(pg_url)
+    await resolved(first.init_resources())
+    threads, runs = await provide(first.thread_service), await provide(first.run_service)
+    thread_id = (await threads.create({"metadata": {"k": "v"}}))["thread_id"]
+    await runs.wait(thread_id, {"assistant_id": "agent", "input": user("my name is Ada")})
+    await resolved(first.shutdown_resources())
+
+    second = make_container(pg_url)
+    await resolved(second.init_resources())
+    threads, runs = await provide(second.thread_service), await provide(second.run_service)
+    thread = await threads.get(thread_id)
+    assert thread["metadata"]["k"] == "v" and thread["status"] == "idle"
+    result = await runs.wait(thread_id, {"assistant_id": "agent", "input": user("what is my name?")})
+    assert result["messages"][-1]["content"] == "Your name is Ada."
+    await resolved(second.shutdown_resources())
+
+
+async def test_runs_cut_short_by_a_stop_are_marked_error_on_next_start(pg_url):
+    container = make_container(pg_url)
+    await resolved(container.init_resources())
+    repository = await provide(container.repository)
+    thread_id = str(uuid.uuid4())
+    await repository.create_thread(thread_id, {})
+    run = await repository.create_run(
+        {
+            "run_id": str(uuid.uuid4()),
+            "thread_id": thread_id,
+            "assistant_id": "agent",
+            "status": "running",
+            "metadata": {},
+            "kwargs": {},
+            "multitask_strategy": "reject",
+        }
+    )
+    await repository.set_thread_state(thread_id, "busy")
+    await resolved(container.shutdown_resources())  # as if the process had died mid-run
+
+    container = make_container(pg_url)
+    await resolved(container.init_resources())
+    repository = await provide(container.repository)
+    recovered = await repository.get_run(run["run_id"])
+    assert recovered["status"] == "error" and "server stopped" in recovered["error"]
+    assert (await repository.get_thread(thread_id))["status"] == "error"
+    await resolved(container.shutdown_resources())
+
+
+async def test_health_reports_503_while_postgres_refuses_and_recovers(fresh_database):
+    container = make_container(database_url(fresh_database), DATABASE_POOL_MIN_SIZE="1")
+    await resolved(container.init_resources())
+    health = await provide(container.health_service)
+    ok, report = await health.health()
+    assert ok and report["pool"]["pool_max"] == 10
+    with admin_connect() as admin:
+        admin.execute(sql.SQL("ALTER DATABASE {} ALLOW_CONNECTIONS false").format(sql.Identifier(fresh_database)))
+        admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (fresh_database,))
+    try:
+        ok, report = await health.health()
+        assert not ok and report["status"] == "unavailable"
+        assert "postgres" in report["reason"]
+    finally:
+        with admin_connect() as admin:
+            admin.execute(sql.SQL("ALTER DATABASE {} ALLOW_CONNECTIONS true").format(sql.Identifier(fresh_database)))
+    deadline = time.monotonic() + 10
+    while not (await health.health())[0]:
+        assert time.monotonic() < deadline, "health did not recover"
+        await asyncio.sleep(0.2)
+    await resolved(container.shutdown_resources())
+
+
+@pytest.mark.parametrize(
+    ("make_url", "reason"),
+    [
+        (lambda db: f"postgresql://postgres:pw@127.0.0.1:{free_port()}/{db}", "Connection refused"),
+        (lambda db: "postgresql://postgres:pw@127.0.0.1:5432/no_such_database_here", "does not exist"),
+        (
+            lambda db: f"postgresql://no_such_role_here:pw@127.0.0.1:5432/{db}",
+            'role "no_such_role_here" does not exist',
+        ),
+    ],
+)
+async def test_probe_fails_fast_with_postgres_reason_and_no_password(pg_database, make_url, reason):
+    began = time.monotonic()
+    with pytest.raises(DatabaseUnavailable) as caught:
+        await probe(make_url(pg_database), timeout=5.0)
+    assert time.monotonic() - began < 1.0
+    message = str(caught.value)
+    assert reason in message and "\n" not in message
+    assert ":pw@" not in message and ":***@" in message
+
+
+async def test_probe_gives_up_on_a_silent_host_within_the_timeout():
+    with socket.socket() as silent:  # accepts TCP connections, never speaks
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        port = silent.getsockname()[1]
+        began = time.monotonic()
+        with pytest.raises(DatabaseUnavailable, match="no answer within 1 s"):
+            await probe(f"postgresql://postgres@127.0.0.1:{port}/x", timeout=1.0)
+        assert time.monotonic() - began < 2.0
+
+
+async def test_sharded_saver_keeps_each_thread_on_one_shard_and_runs_threads_in_parallel(pg_url):
+    container = make_container(pg_url, DATABASE_POOL_MAX_SIZE="4")
+    await resolved(container.init_resources())
+    saver = await provide(container.checkpointer)
+    assert isinstance(saver, ThreadShardedSaver) and len(saver.shards) == 4
+    ids = [str(uuid.uuid4()) for _ in range(16)]
+    assert all(saver._for_thread(t) is saver._for_thread(t) for t in ids)
+    assert len({id(saver._for_thread(t)) for t in ids}) > 1
+
+    threads, runs = await provide(container.thread_service), await provide(container.run_service)
+    slow = {"assistant_id": "slow", "input": {"steps": []}, "config": {"configurable": {"delay": 0.0}}}
+    created = [(await threads.create({}))["thread_id"] for _ in range(8)]
+    for _ in range(2):
+        results = await asyncio.gather(*(runs.wait(t, slow) for t in created))
+    assert all(result["steps"] == ["step 1", "step 2"] for result in results)
+    await resolved(container.shutdown_resources())

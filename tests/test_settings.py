@@ -1,0 +1,119 @@
+"""Configuration: defaults, environment overrides, and one-line errors for bad values."""
+
+from pathlib import Path
+
+import pytest
+
+from src.settings import ConfigError, load_settings, redact_url
+
+CONFIG = Path(__file__).resolve().parent.parent / "config.yml"
+
+
+def settings(**env: str) -> dict:
+    return load_settings(CONFIG, environ=env)
+
+
+def config_error(**env: str) -> str:
+    with pytest.raises(ConfigError) as caught:
+        settings(**env)
+    message = str(caught.value)
+    assert "\n" not in message
+    return message
+
+
+def test_defaults_come_from_config_yml():
+    loaded = settings()
+    assert loaded["database"] == {
+        "url": None,
+        "pool_min_size": 2,
+        "pool_max_size": 10,
+        "pool_timeout": 30.0,
+        "connect_timeout": 5.0,
+    }
+    assert loaded["server"] == {"host": "127.0.0.1", "port": 2024, "log_level": "INFO"}
+    assert loaded["model"]["name"] == "offline:deterministic"
+    assert loaded["config_file"] == str(CONFIG)
+
+
+def test_environment_overrides_the_file():
+    loaded = settings(
+        DATABASE_POOL_MIN_SIZE="1",
+        DATABASE_POOL_MAX_SIZE="4",
+        DATABASE_POOL_TIMEOUT="2.5",
+        PORT="9000",
+        LOG_LEVEL="debug",
+        RUNS_MAX_CONCURRENCY="3",
+    )
+    assert loaded["database"]["pool_min_size"] == 1
+    assert loaded["database"]["pool_max_size"] == 4
+    assert loaded["database"]["pool_timeout"] == 2.5
+    assert loaded["server"]["port"] == 9000
+    assert loaded["server"]["log_level"] == "DEBUG"
+    assert loaded["runs"]["max_concurrency"] == 3
+
+
+def test_flags_win_over_environment():
+    loaded = load_settings(CONFIG, environ={"PORT": "9000"}, overrides={"server.port": "9100"})
+    assert loaded["server"]["port"] == 9100
+
+
+def test_config_file_from_environment(tmp_path: Path):
+    other = tmp_path / "other.yml"
+    other.write_text("server:\n  port: 7001\n")
+    loaded = load_settings(environ={"CONFIG_FILE": str(other)})
+    assert loaded["server"]["port"] == 7001
+    assert loaded["config_dir"] == str(tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        ({"DATABASE_POOL_MAX_SIZE": "abc"}, "DATABASE_POOL_MAX_SIZE='abc' is invalid: expected an integer >= 1"),
+        ({"DATABASE_POOL_MIN_SIZE": "-1"}, "DATABASE_POOL_MIN_SIZE='-1' is invalid: expected an integer >= 0"),
+        ({"DATABASE_POOL_TIMEOUT": "-3"}, "DATABASE_POOL_TIMEOUT='-3' is invalid: expected a number of seconds > 0"),
+        ({"DATABASE_POOL_TIMEOUT": "soon"}, "DATABASE_POOL_TIMEOUT='soon' is invalid"),
+        ({"PORT": "70000"}, "PORT='70000' is invalid: expected a TCP port 0-65535"),
+        ({"LOG_LEVEL": "loud"}, "LOG_LEVEL='loud' is invalid: expected one of DEBUG"),
+        ({"MODEL": "gpt"}, "MODEL='gpt' is invalid: expected 'provider:model'"),
+        (
+            {"DATABASE_POOL_MIN_SIZE": "5", "DATABASE_POOL_MAX_SIZE": "2"},
+            "database.pool_min_size=5 is greater than database.pool_max_size=2",
+        ),
+    ],
+)
+def test_bad_values_name_the_setting_the_value_and_the_expectation(env, expected):
+    assert expected in config_error(**env)
+
+
+def test_bad_url_is_rejected_with_the_password_redacted():
+    message = config_error(DATABASE_URL="mysql://app:hunter2@db/x")
+    assert "DATABASE_URL='mysql://app:***@db/x'" in message
+    assert "postgresql://" in message
+    assert "hunter2" not in message
+
+
+def test_local_url_gets_sslmode_disable_but_remote_and_explicit_do_not():
+    local = settings(DATABASE_URL="postgresql://u:p@localhost:5432/db")["database"]["url"]
+    assert local == "postgresql://u:p@localhost:5432/db?sslmode=disable"
+    explicit = settings(DATABASE_URL="postgres://u@127.0.0.1/db?sslmode=require")["database"]["url"]
+    assert explicit == "postgres://u@127.0.0.1/db?sslmode=require"
+    remote = settings(DATABASE_URL="postgresql://u@db.example.internal/db")["database"]["url"]
+    assert remote == "postgresql://u@db.example.internal/db"
+
+
+def test_unknown_setting_and_bad_yaml(tmp_path: Path):
+    typo = tmp_path / "typo.yml"
+    typo.write_text("database:\n  pool_max: 3\n")
+    with pytest.raises(ConfigError, match="unknown setting database.'pool_max'"):
+        load_settings(typo, environ={})
+    broken = tmp_path / "broken.yml"
+    broken.write_text("server: [\n")
+    with pytest.raises(ConfigError, match="is not valid YAML"):
+        load_settings(broken, environ={})
+    with pytest.raises(ConfigError, match="cannot be read"):
+        load_settings(tmp_path / "missing.yml", environ={})
+
+
+def test_redact_url():
+    assert redact_url("postgresql://user:secret@host:5432/db") == "postgresql://user:***@host:5432/db"
+    assert redact_url("postgresql://user@host/db") == "postgresql://user@host/db"
