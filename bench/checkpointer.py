@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import resource
 import secrets
 import shlex
 import sys
@@ -130,7 +131,7 @@ async def measure(graph: Any, meter: Meter, label: str, concurrency: int, warmup
         meter.counting = False
         elapsed = time.perf_counter() - start
         meter.stopping = True
-        await asyncio.gather(*workers)
+        await asyncio.gather(*workers)  # the runs in flight finish; they are not counted
     finally:
         meter.stopping = True
         for task in workers:
@@ -221,21 +222,29 @@ async def peak_busy_connections(pool: Pool, meter: Meter) -> int:
 # The run --------------------------------------------------------------------------
 
 
+def cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 async def measure_saver(
     saver: BaseCheckpointSaver, pool: Pool | None, concurrency: int, args: argparse.Namespace
 ) -> tuple[float, str]:
-    """One figure, for a fresh saver on empty tables, and a note on what the database saw."""
+    """One figure, for a fresh saver (on empty tables), and a note on what the run used."""
     if pool is not None:
         await clear_checkpoints(pool)
     meter = Meter()
     label = f"{type(saver).__name__}-c{concurrency}"
     sampler = asyncio.create_task(peak_busy_connections(pool, meter)) if pool is not None else None
+    wall, cpu = time.perf_counter(), cpu_seconds()
     rate = await measure(build_graph(saver), meter, label, concurrency, args.warmup, args.duration)
+    cpu_share = (cpu_seconds() - cpu) / (time.perf_counter() - wall)
+    note = f"{meter.total} invocations, this process on CPU {cpu_share:.0%} of the time"
     if pool is None or sampler is None:
-        return rate, f"{meter.total} invocations"
+        return rate, note
     peak = await sampler
     rows = await check_checkpoints(pool, concurrency, meter)
-    return rate, f"{meter.total} invocations, {rows} checkpoint rows, at most {peak} connections busy"
+    return rate, f"{note}, {rows} checkpoint rows, at most {peak} connections busy"
 
 
 async def run(args: argparse.Namespace, url: str) -> dict[str, dict[int, float]]:

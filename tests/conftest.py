@@ -106,18 +106,21 @@ class ServerProcess:
     def wait_ready(self, timeout: float = 30.0) -> None:
         assert self.process is not None
         deadline = time.monotonic() + timeout
+        last = "no answer"
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 self.output = self.process.stdout.read() if self.process.stdout else ""
                 raise AssertionError(f"server exited with {self.process.returncode}:\n{self.output}")
             try:
-                if httpx.get(f"{self.url}/ok", timeout=1.0).status_code == 200:
+                response = httpx.get(f"{self.url}/ok", timeout=1.0)
+                if response.status_code == 200:
                     return
-            except httpx.TransportError:
-                pass
+                last = f"{response.status_code} {response.text}"
+            except httpx.TransportError as exc:
+                last = repr(exc)
             time.sleep(0.05)
         self.stop()
-        raise AssertionError(f"server not ready within {timeout} s:\n{self.output}")
+        raise AssertionError(f"server at {self.url} not ready within {timeout} s ({last}):\n{self.output}")
 
     def stop(self, signum: int = signal.SIGTERM, timeout: float = 10.0) -> int:
         """Send `signum` and wait; return the exit code (killing the process if it hangs)."""
