@@ -1,3 +1,3 @@
-from src.web.server import main
+from src.web.cli import main
 
 main()

@@ -1,14 +1,11 @@
-"""`agent-server` / `python -m src.web`: load the configuration, build the app, serve."""
+"""Load the configuration, build the app and serve it (entered through `src.web.cli`)."""
 
 from __future__ import annotations
 
-import argparse
 import errno
 import logging
 import socket
 import sys
-import time
-from collections.abc import Sequence
 
 from src.containers import Container
 from src.services.database import describe_url
@@ -18,14 +15,6 @@ from src.web.app import create_app
 logger = logging.getLogger("agent_server")
 CONFIG_ERROR_EXIT = 2
 RUNTIME_ERROR_EXIT = 1
-
-
-def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="agent-server", description="Serve LangGraph graphs over HTTP.")
-    parser.add_argument("--config", help="YAML configuration file (default: CONFIG_FILE, else the bundled config.yml)")
-    parser.add_argument("--host", help="address to listen on (overrides HOST and server.host)")
-    parser.add_argument("--port", help="port to listen on (overrides PORT and server.port)")
-    return parser.parse_args(argv)
 
 
 def check_port_free(host: str, port: int) -> None:
@@ -40,12 +29,10 @@ def check_port_free(host: str, port: int) -> None:
             raise ConfigError(f"port {host}:{port} {reason}; set PORT or --port to a free port") from None
 
 
-def main(argv: Sequence[str] | None = None) -> None:
-    started_at = time.monotonic()
-    args = parse_args(argv)
+def serve(config_file: str | None, host: str | None, port: str | None, started_at: float) -> None:
     container = Container()
     try:
-        settings = load_settings(args.config, overrides={"server.host": args.host, "server.port": args.port})
+        settings = load_settings(config_file, overrides={"server.host": host, "server.port": port})
         logging.basicConfig(
             level=settings["server"]["log_level"],
             format="%(asctime)s %(levelname)s %(name)s: %(message)s",
