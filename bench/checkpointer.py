@@ -44,6 +44,7 @@ from typing import Any, TypedDict
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import psycopg
+import uvloop
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
@@ -326,7 +327,8 @@ def main() -> None:
     dbname = create_database(args.admin_url)
     print(f"throwaway database {dbname}", file=sys.stderr)
     try:
-        results = asyncio.run(run(args, database_url(args.admin_url, dbname)))
+        # uvloop, as in the server: Robyn runs its handlers on a uvloop event loop.
+        results = uvloop.run(run(args, database_url(args.admin_url, dbname)))
     finally:
         drop_database(args.admin_url, dbname)
         print(f"dropped database {dbname}", file=sys.stderr)
