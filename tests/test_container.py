@@ -12,7 +12,7 @@ from src.containers import Container
 from src.services.errors import Conflict, InvalidRequest, NotFound, ThreadBusy
 from src.services.repository import MemoryRepository
 from src.settings import load_settings
-from src.web.app import provide
+from src.web.http import provide
 from tests.conftest import TEST_CONFIG
 
 ROOT = Path(__file__).resolve().parent.parent

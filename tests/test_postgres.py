@@ -14,7 +14,7 @@ from src.services.database import APPLICATION_NAME, DatabaseUnavailable, probe
 from src.services.persistence import ThreadShardedSaver
 from src.services.repository import MIGRATIONS
 from src.settings import load_settings
-from src.web.app import provide, resolved
+from src.web.http import provide, resolved
 from tests.conftest import TEST_CONFIG, admin_connect, database_url, free_port
 
 pytestmark = pytest.mark.postgres

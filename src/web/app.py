@@ -3,93 +3,23 @@
 from __future__ import annotations
 
 import asyncio
-import functools
-import inspect
-import json
 import logging
 import os
 import signal
 import sys
 import time
-from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
 
-from dependency_injector import providers
-from robyn import Request, Response, Robyn
+from robyn import Robyn
 from robyn.argument_parser import Config as RobynConfig
 
 from src.containers import Container
 from src.services.database import DatabaseUnavailable
-from src.services.errors import Conflict, InvalidRequest, NotFound, ServiceError
-from src.services.serialization import dumps
+from src.services.errors import ServiceError
 from src.settings import ConfigError
+from src.web.http import provide, resolved
+from src.web.routes import runs, system, threads
 
 logger = logging.getLogger("agent_server")
-T = TypeVar("T")
-
-Handler = Callable[[Request], Awaitable[Response]]
-STATUS_BY_ERROR: tuple[tuple[type[ServiceError], int], ...] = (
-    (InvalidRequest, 422),
-    (NotFound, 404),
-    (Conflict, 409),
-)
-
-
-class BadRequest(ServiceError):
-    """The request could not be read at all (HTTP 400)."""
-
-
-def json_response(body: Any, status: int = 200) -> Response:
-    return Response(status_code=status, headers={"Content-Type": "application/json"}, description=dumps(body))
-
-
-def error_response(status: int, detail: str) -> Response:
-    return json_response({"detail": detail}, status)
-
-
-def read_json(request: Request, *, empty: Any = None) -> Any:
-    """The request body as JSON; an empty body reads as `empty` when that is given."""
-    raw = request.body
-    text = raw.decode("utf-8", errors="replace") if isinstance(raw, bytes) else raw or ""
-    if not text.strip():
-        if empty is not None:
-            return empty
-        raise BadRequest("request body is empty; expected a JSON object")
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise BadRequest(f"request body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
-
-
-def endpoint(handler: Handler) -> Handler:
-    """Map domain errors to their status codes; never let a traceback reach the client."""
-
-    @functools.wraps(handler)
-    async def wrapped(request: Request) -> Response:
-        try:
-            return await handler(request)
-        except BadRequest as exc:
-            return error_response(400, str(exc))
-        except ServiceError as exc:
-            status = next((code for kind, code in STATUS_BY_ERROR if isinstance(exc, kind)), 400)
-            return error_response(status, str(exc))
-        except Exception:
-            logger.exception("unhandled error in %s %s", request.method, request.url.path)
-            return error_response(500, "internal server error; the server log has the details")
-
-    return wrapped
-
-
-async def provide(provider: providers.Provider[T]) -> T:
-    """The provider's object; a provider that depends on an async resource returns an awaitable."""
-    result: Any = provider()
-    return await result if inspect.isawaitable(result) else result
-
-
-async def resolved(result: Awaitable[None] | None) -> None:
-    """Await what the container returns: an awaitable when any resource is async."""
-    if result is not None:
-        await result
 
 
 def describe_error(exc: BaseException) -> str:
@@ -163,44 +93,6 @@ def create_app(container: Container, started_at: float | None = None) -> Robyn:
     app.startup_handler(startup)
     app.shutdown_handler(shutdown)
 
-    @endpoint
-    async def ok(request: Request) -> Response:
-        return json_response({"ok": True})
-
-    @endpoint
-    async def health(request: Request) -> Response:
-        healthy, report = await (await provide(container.health_service)).health()
-        return json_response(report, 200 if healthy else 503)
-
-    @endpoint
-    async def info(request: Request) -> Response:
-        return json_response((await provide(container.health_service)).info())
-
-    @endpoint
-    async def create_thread(request: Request) -> Response:
-        threads = await provide(container.thread_service)
-        return json_response(await threads.create(read_json(request, empty={})))
-
-    @endpoint
-    async def get_thread(request: Request) -> Response:
-        threads = await provide(container.thread_service)
-        return json_response(await threads.get(request.path_params["thread_id"]))
-
-    @endpoint
-    async def get_thread_state(request: Request) -> Response:
-        threads = await provide(container.thread_service)
-        return json_response(await threads.state(request.path_params["thread_id"]))
-
-    @endpoint
-    async def wait_run(request: Request) -> Response:
-        runs = await provide(container.run_service)
-        return json_response(await runs.wait(request.path_params["thread_id"], read_json(request)))
-
-    app.add_route("GET", "/ok", ok)
-    app.add_route("GET", "/health", health)
-    app.add_route("GET", "/info", info)
-    app.add_route("POST", "/threads", create_thread)
-    app.add_route("GET", "/threads/:thread_id", get_thread)
-    app.add_route("GET", "/threads/:thread_id/state", get_thread_state)
-    app.add_route("POST", "/threads/:thread_id/runs/wait", wait_run)
+    for register in (system.register, threads.register, runs.register):
+        register(app, container)
     return app
