@@ -164,3 +164,15 @@ def server_factory() -> Iterator[type[ServerProcess]]:
     for server in started:
         if server.process is not None and server.process.poll() is None:
             server.stop()
+
+
+@pytest.fixture(scope="module", params=["memory", "postgres"])
+def api_server(request: pytest.FixtureRequest) -> Iterator[ServerProcess]:
+    """A real server with the test graphs, once on memory and once on Postgres (shared per module)."""
+    env = {"CONFIG_FILE": str(TEST_CONFIG)}
+    if request.param == "postgres":
+        env["DATABASE_URL"] = request.getfixturevalue("pg_url")
+    server = ServerProcess(env=env).start()
+    yield server
+    code = server.stop()
+    assert code == 0, f"server exited with {code}:\n{server.output}"
