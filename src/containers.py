@@ -10,7 +10,7 @@ from src.services.graphs import GraphRegistry, load_graph_targets
 from src.services.health import HealthService
 from src.services.persistence import init_checkpointer, init_store
 from src.services.repository import init_repository
-from src.services.runs import RunService
+from src.services.runs import init_run_service
 from src.services.threads import ThreadService
 
 
@@ -52,8 +52,8 @@ class Container(containers.DeclarativeContainer):
     graphs = providers.Singleton(GraphRegistry, targets=graph_targets, checkpointer=checkpointer, store=store)
 
     thread_service = providers.Singleton(ThreadService, repository=repository, graphs=graphs)
-    run_service = providers.Singleton(
-        RunService,
+    run_service = providers.Resource(
+        init_run_service,
         repository=repository,
         graphs=graphs,
         max_concurrency=config.runs.max_concurrency,

@@ -12,7 +12,7 @@ from src.containers import Container
 from src.services.errors import Conflict, InvalidRequest, NotFound, ThreadBusy
 from src.services.repository import MemoryRepository
 from src.settings import load_settings
-from src.web.http import provide
+from src.web.http import provide, resolved
 from tests.conftest import TEST_CONFIG
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -43,7 +43,7 @@ async def test_overriding_pool_means_no_connection(tmp_path, monkeypatch):
         container.store.override(providers.Object(store)),
         container.repository.override(providers.Object(MemoryRepository())),
     ):
-        assert container.init_resources() is None  # nothing left to start: all overridden
+        await resolved(container.init_resources())
         graphs = await provide(container.graphs)
         assert graphs.ids == ["agent", "factory", "slow"]
         threads = await provide(container.thread_service)
@@ -55,6 +55,7 @@ async def test_overriding_pool_means_no_connection(tmp_path, monkeypatch):
         assert list(saver.list({"configurable": {"thread_id": thread["thread_id"]}}))
         health = await provide(container.health_service)
         assert await health.health() == (True, {"status": "ok", "persistence": "memory"})
+        await resolved(container.shutdown_resources())
 
 
 async def test_in_memory_backend_without_database_url(tmp_path):
@@ -114,7 +115,7 @@ async def test_same_thread_runs_are_rejected_or_queued_never_interleaved(service
     first = asyncio.create_task(runs.wait(thread_id, slow))
     await asyncio.sleep(0.05)
     with pytest.raises(ThreadBusy):
-        await runs.wait(thread_id, slow)
+        await runs.wait(thread_id, {**slow, "multitask_strategy": "reject"})
     queued = asyncio.create_task(runs.wait(thread_id, {**slow, "multitask_strategy": "enqueue"}))
     assert (await first)["steps"] == ["step 1"]
     # The queued run started from the first one's checkpoint: no update lost.

@@ -109,7 +109,7 @@ def test_same_thread_runs_never_interleave(client):
     with concurrent.futures.ThreadPoolExecutor(3) as pool:
         first = pool.submit(client.post, f"/threads/{thread_id}/runs/wait", json=slow)
         time.sleep(0.2)
-        rejected = client.post(f"/threads/{thread_id}/runs/wait", json=slow)
+        rejected = client.post(f"/threads/{thread_id}/runs/wait", json={**slow, "multitask_strategy": "reject"})
         queued = pool.submit(
             client.post, f"/threads/{thread_id}/runs/wait", json={**slow, "multitask_strategy": "enqueue"}
         )

@@ -52,6 +52,36 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "ALTER TABLE agent_server.threads ENABLE ROW LEVEL SECURITY",
         "ALTER TABLE agent_server.runs ENABLE ROW LEVEL SECURITY",
     ),
+    (
+        """CREATE TABLE agent_server.assistants (
+            assistant_id uuid PRIMARY KEY,
+            graph_id text NOT NULL,
+            name text NOT NULL,
+            description text,
+            config jsonb NOT NULL DEFAULT '{}',
+            context jsonb NOT NULL DEFAULT '{}',
+            metadata jsonb NOT NULL DEFAULT '{}',
+            version integer NOT NULL DEFAULT 1,
+            created_at timestamptz NOT NULL DEFAULT now(),
+            updated_at timestamptz NOT NULL DEFAULT now()
+        )""",
+        """CREATE TABLE agent_server.assistant_versions (
+            assistant_id uuid NOT NULL REFERENCES agent_server.assistants (assistant_id) ON DELETE CASCADE,
+            version integer NOT NULL,
+            graph_id text NOT NULL,
+            name text NOT NULL,
+            description text,
+            config jsonb NOT NULL DEFAULT '{}',
+            context jsonb NOT NULL DEFAULT '{}',
+            metadata jsonb NOT NULL DEFAULT '{}',
+            created_at timestamptz NOT NULL DEFAULT now(),
+            PRIMARY KEY (assistant_id, version)
+        )""",
+        "CREATE INDEX assistants_graph_id_idx ON agent_server.assistants (graph_id)",
+        "CREATE INDEX assistants_metadata_idx ON agent_server.assistants USING gin (metadata jsonb_path_ops)",
+        "ALTER TABLE agent_server.assistants ENABLE ROW LEVEL SECURITY",
+        "ALTER TABLE agent_server.assistant_versions ENABLE ROW LEVEL SECURITY",
+    ),
 )
 
 CREATE_SCHEMA = "CREATE SCHEMA IF NOT EXISTS agent_server"
@@ -86,6 +116,12 @@ INSERT_RUN = (
 )
 UPDATE_RUN_STATUS = "UPDATE agent_server.runs SET status = %s, error = %s, updated_at = now() WHERE run_id = %s"
 SELECT_RUN = f"SELECT {RUN_COLUMNS} FROM agent_server.runs WHERE run_id = %s"
+SELECT_THREAD_RUNS = (
+    f"SELECT {RUN_COLUMNS} FROM agent_server.runs WHERE thread_id = %s AND (%s::text IS NULL OR status = %s) "
+    "ORDER BY created_at DESC LIMIT %s OFFSET %s"
+)
+DELETE_RUN = "DELETE FROM agent_server.runs WHERE run_id = %s"
+DELETE_THREAD = "DELETE FROM agent_server.threads WHERE thread_id = %s"
 # Runs cut short by a server stop: nothing is executing them any more.
 FAIL_ORPHANED_RUNS = (
     "UPDATE agent_server.runs SET status = 'error', error = %s, updated_at = now() "
@@ -133,6 +169,17 @@ class Repository(ABC):
 
     @abstractmethod
     async def set_run_status(self, run_id: str, status: str, error: str | None = None) -> None: ...
+
+    @abstractmethod
+    async def list_runs(self, thread_id: str, limit: int, offset: int, status: str | None) -> list[Record]:
+        """A thread's runs, newest first."""
+
+    @abstractmethod
+    async def delete_run(self, run_id: str) -> bool: ...
+
+    @abstractmethod
+    async def delete_thread(self, thread_id: str) -> bool:
+        """Delete a thread and its run records; False when it did not exist."""
 
     @abstractmethod
     async def recover(self) -> int:
@@ -205,6 +252,23 @@ class MemoryRepository(Repository):
         if run is not None:
             run.update(status=status, error=error, updated_at=now())
 
+    async def list_runs(self, thread_id: str, limit: int, offset: int, status: str | None) -> list[Record]:
+        runs = [
+            run
+            for run in self._runs.values()
+            if run["thread_id"] == thread_id and (status is None or run["status"] == status)
+        ]
+        runs.sort(key=lambda run: run["created_at"], reverse=True)
+        return copy.deepcopy(runs[offset : offset + limit])
+
+    async def delete_run(self, run_id: str) -> bool:
+        return self._runs.pop(run_id, None) is not None
+
+    async def delete_thread(self, thread_id: str) -> bool:
+        for run_id in [r for r, run in self._runs.items() if run["thread_id"] == thread_id]:
+            del self._runs[run_id]
+        return self._threads.pop(thread_id, None) is not None
+
     async def recover(self) -> int:
         return 0  # a new process starts with empty dictionaries
 
@@ -274,6 +338,17 @@ class PostgresRepository(Repository):
 
     async def set_run_status(self, run_id: str, status: str, error: str | None = None) -> None:
         await self._execute(UPDATE_RUN_STATUS, (status, error, run_id))
+
+    async def list_runs(self, thread_id: str, limit: int, offset: int, status: str | None) -> list[Record]:
+        async with self._pool.connection() as conn:
+            cursor = await conn.execute(SELECT_THREAD_RUNS, (thread_id, status, status, limit, offset))
+            return await cursor.fetchall()
+
+    async def delete_run(self, run_id: str) -> bool:
+        return await self._execute(DELETE_RUN, (run_id,)) > 0
+
+    async def delete_thread(self, thread_id: str) -> bool:
+        return await self._execute(DELETE_THREAD, (thread_id,)) > 0
 
     async def recover(self) -> int:
         runs = await self._execute(FAIL_ORPHANED_RUNS, (ORPHANED_RUN_ERROR,))

@@ -1,33 +1,52 @@
-"""Runs: executing a graph on a thread, one run per thread at a time."""
+"""Runs: executing graphs as tasks on the serving loop, streaming their events.
+
+A run is a task. Its events go to a `RunStream`, a buffer any number of consumers can
+follow from the start (the client that started it, a `join`, a reconnecting stream),
+so no consumer ever holds the run - or a database connection - while it waits.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import time
 import uuid
+from collections import OrderedDict
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 from typing import Any
 
+from langchain_core.messages import BaseMessage, BaseMessageChunk, message_chunk_to_message
 from langchain_core.runnables import RunnableConfig
 from langgraph.types import Command
 
-from src.services.errors import InvalidRequest, NotFound, ThreadBusy
-from src.services.graphs import GraphFactoryError, GraphNotFound, GraphRegistry
+from src.services.errors import Conflict, InvalidRequest, NotFound, ThreadBusy
+from src.services.graphs import GraphRegistry
 from src.services.repository import Record, Repository
 from src.services.serialization import to_jsonable
-from src.services.threads import (
-    optional_dict,
-    parse_thread_id,
-    reject_unknown,
-    require_dict,
-)
+from src.services.threads import optional_dict, parse_thread_id, reject_unknown, require_dict
 
 logger = logging.getLogger(__name__)
 
-MULTITASK_STRATEGIES = ("reject", "enqueue")
+MULTITASK_STRATEGIES = ("reject", "enqueue", "interrupt")
 IF_NOT_EXISTS = ("reject", "create")
+ON_DISCONNECT = ("cancel", "continue")
+ON_COMPLETION = ("delete", "keep")
+CANCEL_ACTIONS = ("interrupt",)
 DURABILITY = ("sync", "async", "exit")
+STREAM_MODES = (
+    "values",
+    "updates",
+    "messages",
+    "messages-tuple",
+    "events",
+    "debug",
+    "custom",
+    "checkpoints",
+    "tasks",
+)
+RUN_STATUSES = ("pending", "running", "success", "error", "timeout", "interrupted")
 RUN_FIELDS = frozenset(
     {
         "assistant_id",
@@ -42,15 +61,48 @@ RUN_FIELDS = frozenset(
         "interrupt_after",
         "checkpoint",
         "checkpoint_id",
+        "checkpoint_during",
         "durability",
         "stream_mode",
+        "stream_subgraphs",
         "on_disconnect",
+        "on_completion",
     }
 )
 # Fields of the LangGraph API this server does not honour yet: refused, never ignored.
-UNSUPPORTED_RUN_FIELDS = frozenset(
-    {"webhook", "on_completion", "after_seconds", "feedback_keys", "stream_subgraphs", "stream_resumable"}
-)
+UNSUPPORTED_RUN_FIELDS = frozenset({"webhook", "after_seconds", "feedback_keys", "stream_resumable"})
+# A quiet stream yields a heartbeat this often, so a client that left is noticed.
+HEARTBEAT_SECONDS = 0.2
+# Finished runs whose events stay available to late `join`/`stream` callers.
+FINISHED_STREAMS_KEPT = 256
+
+
+@dataclass
+class RunRequest:
+    """A validated run creation body."""
+
+    assistant_id: str
+    graph_input: Any
+    config: RunnableConfig
+    context: dict[str, Any] | None
+    metadata: dict[str, Any]
+    stream_modes: list[str]
+    subgraphs: bool
+    multitask_strategy: str
+    if_not_exists: str
+    on_disconnect: str
+    on_completion: str
+    options: dict[str, Any]
+    kwargs: dict[str, Any]
+
+
+def _choice(body: dict[str, Any], key: str, choices: tuple[str, ...], default: str | None = None) -> str:
+    value = body.get(key)
+    if value is None:
+        return default or choices[0]
+    if value not in choices:
+        raise InvalidRequest(f"{key} must be one of {', '.join(choices)}, got {value!r}")
+    return str(value)
 
 
 def _interrupt_nodes(body: dict[str, Any], key: str) -> list[str] | str | None:
@@ -62,32 +114,145 @@ def _interrupt_nodes(body: dict[str, Any], key: str) -> list[str] | str | None:
     raise InvalidRequest(f"{key} must be '*' or a list of node names")
 
 
-def _choice(body: dict[str, Any], key: str, choices: tuple[str, ...]) -> str:
-    value = body.get(key)
-    if value is None:
-        return choices[0]
-    if value not in choices:
-        raise InvalidRequest(f"{key} must be one of {', '.join(choices)}, got {value!r}")
-    return str(value)
-
-
 def _command(body: dict[str, Any]) -> Command | None:
     command = optional_dict(body, "command")
     if command is None:
         return None
     reject_unknown(command, frozenset({"resume", "update", "goto"}))
     goto = command.get("goto")
-    if goto is not None and not isinstance(goto, (str, list)):
-        raise InvalidRequest("command.goto must be a node name or a list of node names")
-    return Command(resume=command.get("resume"), update=command.get("update"), goto=goto or ())
+    if goto is not None and not isinstance(goto, (str, list, dict)):
+        raise InvalidRequest("command.goto must be a node name, a Send or a list of them")
+    update = command.get("update")
+    if isinstance(update, list):
+        update = [tuple(item) if isinstance(item, list) else item for item in update]
+    return Command(resume=command.get("resume"), update=update, goto=goto or ())
+
+
+def parse_stream_modes(value: Any, default: list[str]) -> list[str]:
+    if value is None:
+        return default
+    modes = [value] if isinstance(value, str) else value
+    if not isinstance(modes, list) or not all(isinstance(mode, str) for mode in modes):
+        raise InvalidRequest("stream_mode must be a stream mode or a list of them")
+    for mode in modes:
+        if mode not in STREAM_MODES:
+            raise InvalidRequest(f"stream_mode {mode!r} is not supported; expected one of {', '.join(STREAM_MODES)}")
+    return list(dict.fromkeys(modes))
+
+
+def parse_run_request(payload: Any, *, stateless: bool) -> RunRequest:
+    body = require_dict(payload)
+    reject_unknown(body, RUN_FIELDS, UNSUPPORTED_RUN_FIELDS)
+    assistant_id = body.get("assistant_id")
+    if not isinstance(assistant_id, str) or not assistant_id:
+        raise InvalidRequest("assistant_id is required: the id of an assistant or graph this server serves")
+    command = _command(body)
+    graph_input = body.get("input")
+    if command is not None and graph_input is not None:
+        raise InvalidRequest("send either input or command, not both")
+    if graph_input is not None and not isinstance(graph_input, (dict, list)):
+        raise InvalidRequest(f"input must be an object, got {type(graph_input).__name__}")
+    given = optional_dict(body, "config") or {}
+    configurable = given.get("configurable") or {}
+    if not isinstance(configurable, dict):
+        raise InvalidRequest("config.configurable must be an object")
+    checkpoint = optional_dict(body, "checkpoint") or {}
+    checkpoint_id = body.get("checkpoint_id")
+    if checkpoint_id is not None and not isinstance(checkpoint_id, str):
+        raise InvalidRequest("checkpoint_id must be a string")
+    metadata = optional_dict(body, "metadata") or {}
+    durability = body.get("durability")
+    if durability is not None and durability not in DURABILITY:
+        raise InvalidRequest(f"durability must be one of {', '.join(DURABILITY)}, got {durability!r}")
+    checkpoint_during = body.get("checkpoint_during")
+    if durability is None and checkpoint_during is not None:
+        durability = "async" if checkpoint_during else "exit"
+    subgraphs = body.get("stream_subgraphs") or False
+    if not isinstance(subgraphs, bool):
+        raise InvalidRequest("stream_subgraphs must be a boolean")
+    config: dict[str, Any] = {
+        **given,
+        "configurable": {
+            **configurable,
+            **{k: v for k, v in checkpoint.items() if k in ("checkpoint_id", "checkpoint_ns", "checkpoint_map")},
+            **({"checkpoint_id": checkpoint_id} if checkpoint_id else {}),
+        },
+        "metadata": {**(given.get("metadata") or {}), **metadata},
+    }
+    options = {
+        "interrupt_before": _interrupt_nodes(body, "interrupt_before"),
+        "interrupt_after": _interrupt_nodes(body, "interrupt_after"),
+        "durability": durability,
+    }
+    return RunRequest(
+        assistant_id=assistant_id,
+        graph_input=command if command is not None else graph_input,
+        config=config,  # type: ignore[arg-type]  # built above with every RunnableConfig key it uses
+        context=optional_dict(body, "context"),
+        metadata=metadata,
+        stream_modes=parse_stream_modes(body.get("stream_mode"), ["values"]),
+        subgraphs=subgraphs,
+        multitask_strategy=_choice(body, "multitask_strategy", MULTITASK_STRATEGIES, "enqueue"),
+        if_not_exists=_choice(body, "if_not_exists", IF_NOT_EXISTS, "create" if stateless else "reject"),
+        on_disconnect=_choice(body, "on_disconnect", ON_DISCONNECT, "continue"),
+        on_completion=_choice(body, "on_completion", ON_COMPLETION),
+        options={k: v for k, v in options.items() if v is not None},
+        kwargs=to_jsonable({k: v for k, v in body.items() if k != "metadata" and v is not None}),
+    )
+
+
+class RunStream:
+    """The events of one run, kept so that any number of consumers can follow them."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[str, Any]] = []
+        self.closed = False
+        self._changed = asyncio.Event()
+
+    def publish(self, event: str, data: Any) -> None:
+        self.events.append((event, data))
+        self._changed.set()
+
+    def close(self) -> None:
+        self.closed = True
+        self._changed.set()
+
+    async def follow(self, start: int = 0, idle: float | None = None) -> AsyncIterator[tuple[str, Any] | None]:
+        """Yield events from `start` on; with `idle`, yield None after that many quiet seconds."""
+        position = start
+        while True:
+            while position < len(self.events):
+                position += 1
+                yield self.events[position - 1]
+            if self.closed:
+                return
+            self._changed.clear()
+            try:
+                await asyncio.wait_for(self._changed.wait(), idle)
+            except TimeoutError:
+                yield None
+
+
+@dataclass
+class ActiveRun:
+    record: Record
+    request: RunRequest
+    stream: RunStream = field(default_factory=RunStream)
+    task: asyncio.Task[None] | None = None
+    cancel_reason: str | None = None
+    final: Any = None
+    consumers: int = 0
 
 
 class RunService:
-    """Executes runs, one at a time per thread, at most `max_concurrency` at once in all.
+    """Creates, executes, streams, joins and cancels runs.
 
     Two runs on one thread at the same time would both start from the same checkpoint
-    and one's updates would be lost, so each thread has a lock: a second run is refused
-    (409, multitask_strategy='reject', the default) or waits its turn ('enqueue').
+    and one's updates would be lost, so runs on a thread execute strictly one after
+    another. A new run on a busy thread waits its turn (multitask_strategy='enqueue', the
+    LangGraph API's default), is refused with 409 ('reject'), or interrupts the running
+    one ('interrupt').
+    At most `max_concurrency` runs execute at once; the rest wait as 'pending'.
     """
 
     def __init__(self, repository: Repository, graphs: GraphRegistry, max_concurrency: int) -> None:
@@ -97,12 +262,68 @@ class RunService:
         self._graphs = graphs
         self._slots = asyncio.Semaphore(max_concurrency)
         self._thread_locks: dict[str, asyncio.Lock] = {}
+        self._active: dict[str, ActiveRun] = {}
+        self._by_thread: dict[str, list[str]] = {}
+        self._finished: OrderedDict[str, ActiveRun] = OrderedDict()
 
-    @asynccontextmanager
-    async def _thread_turn(self, thread_id: str, strategy: str) -> AsyncIterator[None]:
-        lock = self._thread_locks.setdefault(thread_id, asyncio.Lock())
-        if lock.locked() and strategy == "reject":
+    # Creating -------------------------------------------------------------------
+
+    async def create(self, thread_id: str | None, payload: Any) -> ActiveRun:
+        """Validate and start a run in the background; `thread_id` None makes a stateless run."""
+        stateless = thread_id is None
+        request = parse_run_request(payload, stateless=stateless)
+        if request.assistant_id not in self._graphs:
+            raise NotFound(
+                f"Assistant {request.assistant_id!r} not found; this server serves: {', '.join(self._graphs.ids)}"
+            )
+        if stateless:
+            thread_id = str(uuid.uuid4())
+            await self._repository.create_thread(thread_id, {"stateless": True})
+        else:
+            assert thread_id is not None
+            thread_id = parse_thread_id(thread_id)
+            if await self._repository.get_thread(thread_id) is None:
+                if request.if_not_exists == "reject":
+                    raise NotFound(f"Thread {thread_id!r} not found; send if_not_exists='create' to create it")
+                await self._repository.create_thread(thread_id, {})
+        busy = [run_id for run_id in self._by_thread.get(thread_id, []) if run_id in self._active]
+        if busy and request.multitask_strategy == "reject":
             raise ThreadBusy(thread_id)
+        if busy and request.multitask_strategy == "interrupt":
+            for run_id in busy:
+                self._cancel(self._active[run_id], "interrupted by a newer run (multitask_strategy='interrupt')")
+        run_id = str(uuid.uuid4())
+        graph_id = request.assistant_id
+        configurable = request.config["configurable"]
+        configurable.update(thread_id=thread_id, run_id=run_id, assistant_id=graph_id, graph_id=graph_id)
+        if configurable.get("user_id") is None:
+            configurable.pop("user_id", None)
+        request.config["metadata"].update(  # type: ignore[typeddict-item]
+            run_id=run_id, thread_id=thread_id, assistant_id=graph_id, graph_id=graph_id
+        )
+        record = await self._repository.create_run(
+            {
+                "run_id": run_id,
+                "thread_id": thread_id,
+                "assistant_id": graph_id,
+                "status": "pending",
+                "metadata": request.metadata,
+                "kwargs": request.kwargs,
+                "multitask_strategy": request.multitask_strategy,
+            }
+        )
+        active = ActiveRun(record=public_run(record), request=request)
+        self._active[run_id] = active
+        self._by_thread.setdefault(thread_id, []).append(run_id)
+        active.stream.publish("metadata", {"run_id": run_id, "attempt": 1})
+        active.task = asyncio.create_task(self._run(active, stateless), name=f"run {run_id}")
+        return active
+
+    # Executing -------------------------------------------------------------------
+
+    @contextlib.asynccontextmanager
+    async def _thread_turn(self, thread_id: str) -> AsyncIterator[None]:
+        lock = self._thread_locks.setdefault(thread_id, asyncio.Lock())
         try:
             async with lock:
                 yield
@@ -111,122 +332,271 @@ class RunService:
             if not lock.locked() and self._thread_locks.get(thread_id) is lock:
                 del self._thread_locks[thread_id]
 
-    async def wait(self, thread_id: str, payload: Any) -> dict[str, Any]:
-        """Run a graph on a thread to completion; return the final values (LangGraph's /runs/wait)."""
-        thread_id = parse_thread_id(thread_id)
-        body = require_dict(payload)
-        reject_unknown(body, RUN_FIELDS, UNSUPPORTED_RUN_FIELDS)
-        assistant_id = body.get("assistant_id")
-        if not isinstance(assistant_id, str) or not assistant_id:
-            raise InvalidRequest("assistant_id is required: the id of a graph this server serves")
-        if assistant_id not in self._graphs:
-            raise NotFound(f"Assistant {assistant_id!r} not found; this server serves: {', '.join(self._graphs.ids)}")
-        strategy = _choice(body, "multitask_strategy", MULTITASK_STRATEGIES)
-        if_not_exists = _choice(body, "if_not_exists", IF_NOT_EXISTS)
-        durability = body.get("durability")
-        if durability is not None and durability not in DURABILITY:
-            raise InvalidRequest(f"durability must be one of {', '.join(DURABILITY)}, got {durability!r}")
-        command = _command(body)
-        graph_input = body.get("input")
-        if command is not None and graph_input is not None:
-            raise InvalidRequest("send either input or command, not both")
-        if graph_input is not None and not isinstance(graph_input, (dict, list)):
-            raise InvalidRequest(f"input must be an object, got {type(graph_input).__name__}")
-        config = self._run_config(thread_id, assistant_id, body)
-        interrupt_before = _interrupt_nodes(body, "interrupt_before")
-        interrupt_after = _interrupt_nodes(body, "interrupt_after")
-        context = optional_dict(body, "context")
-
-        thread = await self._repository.get_thread(thread_id)
-        if thread is None:
-            if if_not_exists == "reject":
-                raise NotFound(f"Thread {thread_id!r} not found; send if_not_exists='create' to create it")
-            await self._repository.create_thread(thread_id, {})
-
-        async with self._thread_turn(thread_id, strategy):
-            run = await self._repository.create_run(
-                {
-                    "run_id": config["configurable"]["run_id"],
-                    "thread_id": thread_id,
-                    "assistant_id": assistant_id,
-                    "status": "pending",
-                    "metadata": optional_dict(body, "metadata") or {},
-                    "kwargs": to_jsonable({k: v for k, v in body.items() if k != "metadata"}),
-                    "multitask_strategy": strategy,
-                }
-            )
-            async with self._slots:
-                return await self._execute(
-                    run,
-                    config,
-                    command if command is not None else graph_input,
-                    interrupt_before=interrupt_before,
-                    interrupt_after=interrupt_after,
-                    context=context,
-                    durability=durability,
-                )
-
-    @staticmethod
-    def _run_config(thread_id: str, assistant_id: str, body: dict[str, Any]) -> RunnableConfig:
-        given = optional_dict(body, "config") or {}
-        configurable = given.get("configurable") or {}
-        if not isinstance(configurable, dict):
-            raise InvalidRequest("config.configurable must be an object")
-        checkpoint = optional_dict(body, "checkpoint") or {}
-        checkpoint_id = body.get("checkpoint_id")
-        if checkpoint_id is not None and not isinstance(checkpoint_id, str):
-            raise InvalidRequest("checkpoint_id must be a string")
-        run_id = str(uuid.uuid4())
-        config: dict[str, Any] = {
-            **given,
-            "configurable": {
-                **configurable,
-                **{k: v for k, v in checkpoint.items() if k in ("checkpoint_id", "checkpoint_ns")},
-                **({"checkpoint_id": checkpoint_id} if checkpoint_id else {}),
-                "thread_id": thread_id,
-                "run_id": run_id,
-                "assistant_id": assistant_id,
-                "graph_id": assistant_id,
-            },
-            "metadata": {
-                **(given.get("metadata") or {}),
-                **(optional_dict(body, "metadata") or {}),
-                "run_id": run_id,
-                "thread_id": thread_id,
-                "assistant_id": assistant_id,
-                "graph_id": assistant_id,
-            },
-        }
-        return config  # type: ignore[return-value]
-
-    async def _execute(self, run: Record, config: RunnableConfig, graph_input: Any, **options: Any) -> dict[str, Any]:
-        run_id, thread_id, graph_id = run["run_id"], run["thread_id"], run["assistant_id"]
-        await self._repository.set_run_status(run_id, "running")
-        await self._repository.set_thread_state(thread_id, "busy")
-        await self._repository.merge_thread_metadata(thread_id, {"graph_id": graph_id, "assistant_id": graph_id})
+    async def _run(self, active: ActiveRun, stateless: bool) -> None:
+        run_id, thread_id = active.record["run_id"], active.record["thread_id"]
+        status, error = "success", None
         try:
-            graph = await self._graphs.get(graph_id, config)
-            options = {k: v for k, v in options.items() if v is not None}
-            await graph.ainvoke(graph_input, config, **options)
+            async with self._thread_turn(thread_id), self._slots:
+                await self._repository.set_run_status(run_id, "running")
+                await self._repository.set_thread_state(thread_id, "busy")
+                await self._repository.merge_thread_metadata(
+                    thread_id, {"graph_id": active.request.assistant_id, "assistant_id": active.request.assistant_id}
+                )
+                active.record["status"] = "running"
+                status, error = await self._execute(active)
+        except asyncio.CancelledError:
+            status, error = "interrupted", active.cancel_reason or "the run was cancelled"
+            await self._settle(active, status, "idle", error)
+        finally:
+            active.record["status"] = status
+            active.stream.close()
+            self._forget(active)
+            if stateless and active.request.on_completion == "delete":
+                await self._repository.delete_thread(thread_id)
+        logger.debug("run %s on thread %s: %s%s", run_id, thread_id, status, f" ({error})" if error else "")
+
+    async def _execute(self, active: ActiveRun) -> tuple[str, str | None]:
+        """Run the graph, publishing its events; return the run's status and error."""
+        request, thread_id = active.request, active.record["thread_id"]
+        try:
+            graph = await self._graphs.get(request.assistant_id, request.config)
+            async for event, data in self._events(graph, request):
+                active.stream.publish(event, data)
             snapshot = await graph.aget_state({"configurable": {"thread_id": thread_id}})
         except asyncio.CancelledError:
-            await asyncio.shield(self._finish(run_id, thread_id, "interrupted", "idle", "the run was cancelled"))
             raise
-        except (GraphNotFound, GraphFactoryError, Exception) as exc:  # the graph's own failure
-            logger.warning("run %s on thread %s failed: %s: %s", run_id, thread_id, type(exc).__name__, exc)
-            await self._finish(run_id, thread_id, "error", "error", f"{type(exc).__name__}: {exc}")
-            return {"__error__": {"error": type(exc).__name__, "message": str(exc)}}
+        except Exception as exc:  # the graph's own failure: reported to the client, not raised
+            message = f"{type(exc).__name__}: {exc}"
+            logger.warning("run %s failed: %s", active.record["run_id"], message)
+            active.stream.publish("error", {"error": type(exc).__name__, "message": str(exc)})
+            active.final = {"__error__": {"error": type(exc).__name__, "message": str(exc)}}
+            await self._settle(active, "error", "error", message)
+            return "error", message
         values = to_jsonable(snapshot.values)
         interrupts = to_jsonable(snapshot.interrupts)
         by_task = {task.id: to_jsonable(task.interrupts) for task in snapshot.tasks if task.interrupts}
+        active.final = {**values, "__interrupt__": interrupts} if interrupts and isinstance(values, dict) else values
         await self._repository.set_thread_state(
             thread_id, "interrupted" if interrupts else "idle", values=values, interrupts=by_task
         )
-        await self._repository.set_run_status(run_id, "success")
-        if interrupts:
-            return {**values, "__interrupt__": interrupts} if isinstance(values, dict) else values
-        return values
+        await self._repository.set_run_status(active.record["run_id"], "success")
+        return "success", None
 
-    async def _finish(self, run_id: str, thread_id: str, run_status: str, thread_status: str, error: str) -> None:
-        await self._repository.set_run_status(run_id, run_status, error)
-        await self._repository.set_thread_state(thread_id, thread_status, error=error)
+    async def _events(self, graph: Any, request: RunRequest) -> AsyncIterator[tuple[str, Any]]:
+        """The graph's stream as (SSE event name, JSON-ready data), as the LangGraph API names them."""
+        requested = set(request.stream_modes)
+        modes = {"messages" if mode == "messages-tuple" else mode for mode in requested} - {"events"}
+        kwargs: dict[str, Any] = {**request.options, "subgraphs": request.subgraphs}
+        if request.context is not None:
+            kwargs["context"] = request.context
+        messages: dict[str, BaseMessageChunk | BaseMessage] = {}
+        if "events" in requested:
+            source = self._with_events(graph, request, sorted(modes), kwargs)
+        else:
+            source = graph.astream(request.graph_input, request.config, stream_mode=sorted(modes), **kwargs)
+        async for item in source:
+            if item[0] is None:  # an astream_events event
+                yield "events", to_jsonable(item[1])
+                continue
+            namespace, mode, chunk = item if request.subgraphs else ((), *item)
+            suffix = "|" + "|".join(namespace) if namespace else ""
+            if mode == "messages" and "messages-tuple" in requested:
+                yield "messages" + suffix, to_jsonable(chunk)
+            elif mode == "messages":
+                message, meta = chunk
+                if message.id not in messages:
+                    messages[message.id] = message
+                    yield "messages/metadata", {message.id: {"metadata": to_jsonable(meta)}}
+                else:
+                    messages[message.id] = messages[message.id] + message  # type: ignore[operator]
+                merged = messages[message.id]
+                partial = isinstance(merged, BaseMessageChunk)
+                shown = merged if partial else message_chunk_to_message(merged)  # type: ignore[arg-type]
+                yield ("messages/partial" if partial else "messages/complete"), [to_jsonable(shown)]
+            else:
+                yield mode + suffix, to_jsonable(chunk)
+
+    @staticmethod
+    async def _with_events(
+        graph: Any, request: RunRequest, modes: list[str], kwargs: dict[str, Any]
+    ) -> AsyncIterator[tuple[Any, ...]]:
+        """astream_events: each event as (None, event), and the root's chunks as astream items."""
+        root: str | None = None
+        async for event in graph.astream_events(
+            request.graph_input, request.config, version="v2", stream_mode=modes or ["values"], **kwargs
+        ):
+            if root is None:
+                root = event["run_id"]
+            if event["event"] == "on_chain_stream" and event["run_id"] == root and modes:
+                yield tuple(event["data"]["chunk"])
+            yield (None, event)
+
+    async def _settle(self, active: ActiveRun, run_status: str, thread_status: str, error: str) -> None:
+        # Shielded: a cancelled run must still leave its records consistent.
+        await asyncio.shield(self._repository.set_run_status(active.record["run_id"], run_status, error))
+        await asyncio.shield(self._repository.set_thread_state(active.record["thread_id"], thread_status, error=error))
+
+    def _forget(self, active: ActiveRun) -> None:
+        run_id, thread_id = active.record["run_id"], active.record["thread_id"]
+        self._active.pop(run_id, None)
+        runs = self._by_thread.get(thread_id, [])
+        if run_id in runs:
+            runs.remove(run_id)
+        if not runs:
+            self._by_thread.pop(thread_id, None)
+        self._finished[run_id] = active
+        while len(self._finished) > FINISHED_STREAMS_KEPT:
+            self._finished.popitem(last=False)
+
+    def _cancel(self, active: ActiveRun, reason: str) -> None:
+        if active.task is not None and not active.task.done():
+            active.cancel_reason = reason
+            active.task.cancel()
+
+    # Consuming -------------------------------------------------------------------
+
+    async def wait(self, thread_id: str | None, payload: Any) -> Any:
+        """Run to the end and return the final values (LangGraph's /runs/wait)."""
+        active = await self.create(thread_id, payload)
+        return await self._outcome(active)
+
+    async def _outcome(self, active: ActiveRun) -> Any:
+        assert active.task is not None
+        await asyncio.shield(active.task)
+        if active.final is None and active.record["status"] == "interrupted":
+            return {"__error__": {"error": "CancelledError", "message": active.cancel_reason or "cancelled"}}
+        return active.final
+
+    async def join(self, thread_id: str, run_id: str) -> Any:
+        active = await self._find(thread_id, run_id)
+        if active is None:
+            thread = await self._repository.get_thread(parse_thread_id(thread_id))
+            return (thread or {}).get("values") or {}
+        return await self._outcome(active)
+
+    def events(self, active: ActiveRun, stream_modes: list[str] | None = None) -> AsyncIterator[tuple[str, Any] | None]:
+        """Follow a run's events from its start; None marks a quiet moment (for heartbeats)."""
+        return self._filtered(active, stream_modes)
+
+    async def _filtered(self, active: ActiveRun, stream_modes: list[str] | None) -> AsyncIterator[Any]:
+        wanted = None if not stream_modes else {"messages" if m == "messages-tuple" else m for m in stream_modes}
+        active.consumers += 1
+        try:
+            async for item in active.stream.follow(idle=HEARTBEAT_SECONDS):
+                if item is None or wanted is None or item[0] in ("metadata", "error"):
+                    yield item
+                elif item[0].split("|")[0].split("/")[0] in wanted:
+                    yield item
+        finally:
+            active.consumers -= 1
+
+    def consumer_gone(self, active: ActiveRun) -> None:
+        """The client streaming this run went away: cancel it if it asked for that."""
+        if active.request.on_disconnect == "cancel" and active.consumers <= 1:
+            self._cancel(active, "the client disconnected (on_disconnect='cancel')")
+
+    async def find_for_stream(self, thread_id: str, run_id: str) -> ActiveRun:
+        active = await self._find(thread_id, run_id)
+        if active is None:
+            raise NotFound(f"Run {run_id!r} has finished and its events are no longer kept")
+        return active
+
+    async def thread_stream(self, thread_id: str) -> ActiveRun:
+        thread_id = parse_thread_id(thread_id)
+        if await self._repository.get_thread(thread_id) is None:
+            raise NotFound(f"Thread {thread_id!r} not found")
+        runs = [self._active[r] for r in self._by_thread.get(thread_id, []) if r in self._active]
+        if not runs:
+            raise NotFound(f"Thread {thread_id!r} has no run in progress")
+        return runs[0]
+
+    async def _find(self, thread_id: str, run_id: str) -> ActiveRun | None:
+        thread_id, run_id = parse_thread_id(thread_id), parse_thread_id(run_id, "run_id")
+        record = await self._repository.get_run(run_id)
+        if record is None or record["thread_id"] != thread_id:
+            raise NotFound(f"Run {run_id!r} not found on thread {thread_id!r}")
+        return self._active.get(run_id) or self._finished.get(run_id)
+
+    # Managing --------------------------------------------------------------------
+
+    async def get(self, thread_id: str, run_id: str) -> dict[str, Any]:
+        thread_id, run_id = parse_thread_id(thread_id), parse_thread_id(run_id, "run_id")
+        record = await self._repository.get_run(run_id)
+        if record is None or record["thread_id"] != thread_id:
+            raise NotFound(f"Run {run_id!r} not found on thread {thread_id!r}")
+        return public_run(record)
+
+    async def list(self, thread_id: str, limit: Any, offset: Any, status: Any) -> list[dict[str, Any]]:
+        thread_id = parse_thread_id(thread_id)
+        if await self._repository.get_thread(thread_id) is None:
+            raise NotFound(f"Thread {thread_id!r} not found")
+        if status is not None and status not in RUN_STATUSES:
+            raise InvalidRequest(f"status must be one of {', '.join(RUN_STATUSES)}, got {status!r}")
+        limit, offset = _int(limit, "limit", 10), _int(offset, "offset", 0)
+        records = await self._repository.list_runs(thread_id, limit, offset, status)
+        return [public_run(record) for record in records]
+
+    async def cancel(self, thread_id: str, run_id: str, wait: bool, action: Any) -> None:
+        if action not in (None, *CANCEL_ACTIONS):
+            raise InvalidRequest(f"action must be one of {', '.join(CANCEL_ACTIONS)}; 'rollback' is not supported yet")
+        await self.get(thread_id, run_id)
+        active = self._active.get(parse_thread_id(run_id, "run_id"))
+        if active is None:
+            raise Conflict(f"Run {run_id!r} is not pending or running; nothing to cancel")
+        self._cancel(active, "cancelled by request")
+        if wait and active.task is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.shield(active.task)
+
+    async def delete(self, thread_id: str, run_id: str) -> None:
+        await self.get(thread_id, run_id)
+        if parse_thread_id(run_id, "run_id") in self._active:
+            raise Conflict(f"Run {run_id!r} is still pending or running; cancel it first")
+        await self._repository.delete_run(run_id)
+
+    async def shutdown(self) -> None:
+        """Cancel every run (the server is stopping) and wait for their records to settle."""
+        tasks = [active.task for active in self._active.values() if active.task is not None]
+        for active in list(self._active.values()):
+            self._cancel(active, "the server stopped")
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def _int(value: Any, name: str, default: int) -> int:
+    if value is None:
+        return default
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        raise InvalidRequest(f"{name} must be an integer, got {value!r}") from None
+    if number < 0:
+        raise InvalidRequest(f"{name} must be >= 0, got {number}")
+    return number
+
+
+def public_run(record: Record) -> dict[str, Any]:
+    """A run as the LangGraph API returns it."""
+    return {
+        "run_id": record["run_id"],
+        "thread_id": record["thread_id"],
+        "assistant_id": record["assistant_id"],
+        "created_at": to_jsonable(record["created_at"]),
+        "updated_at": to_jsonable(record["updated_at"]),
+        "status": record["status"],
+        "metadata": record["metadata"],
+        "kwargs": record["kwargs"],
+        "multitask_strategy": record["multitask_strategy"],
+    }
+
+
+async def init_run_service(
+    repository: Repository, graphs: GraphRegistry, max_concurrency: int
+) -> AsyncIterator[RunService]:
+    """Resource: the run service; on shutdown, runs are cancelled before the pool closes."""
+    service = RunService(repository, graphs, max_concurrency)
+    try:
+        yield service
+    finally:
+        started = time.monotonic()
+        await service.shutdown()
+        logger.info("runs stopped (%.0f ms)", (time.monotonic() - started) * 1000)

@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 
 from dependency_injector import providers
 from robyn import Request, Response
+from robyn.responses import StreamingResponse
 
 from src.services.errors import Conflict, InvalidRequest, NotFound, ServiceError
 from src.services.serialization import dumps
@@ -18,7 +19,7 @@ from src.services.serialization import dumps
 logger = logging.getLogger("agent_server")
 T = TypeVar("T")
 
-Handler = Callable[[Request], Awaitable[Response]]
+Handler = Callable[[Request], Awaitable[Response | StreamingResponse]]
 STATUS_BY_ERROR: tuple[tuple[type[ServiceError], int], ...] = (
     (InvalidRequest, 422),
     (NotFound, 404),
@@ -56,7 +57,7 @@ def endpoint(handler: Handler) -> Handler:
     """Map domain errors to their status codes; never let a traceback reach the client."""
 
     @functools.wraps(handler)
-    async def wrapped(request: Request) -> Response:
+    async def wrapped(request: Request) -> Response | StreamingResponse:
         try:
             return await handler(request)
         except BadRequest as exc:

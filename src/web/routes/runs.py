@@ -1,17 +1,128 @@
-"""/threads/{thread_id}/runs and /runs."""
+"""/threads/{thread_id}/runs..., /threads/{thread_id}/stream and stateless /runs..."""
 
 from __future__ import annotations
 
 from robyn import Request, Response, Robyn
+from robyn.responses import StreamingResponse
 
 from src.containers import Container
+from src.services.errors import InvalidRequest
+from src.services.runs import ActiveRun, RunService, parse_stream_modes
 from src.web.http import endpoint, json_response, provide, read_json
+from src.web.sse import sse_body, sse_response
+
+
+def _flag(request: Request, name: str) -> bool:
+    value = request.query_params.get(name, None)
+    if value is None:
+        return False
+    if value.lower() in ("1", "true", "yes"):
+        return True
+    if value.lower() in ("0", "false", "no"):
+        return False
+    raise InvalidRequest(f"{name} must be true or false, got {value!r}")
+
+
+def _stream(runs: RunService, active: ActiveRun, cancel_on_disconnect: bool, modes: list[str] | None = None):
+    run = active.record
+    location = f"/threads/{run['thread_id']}/runs/{run['run_id']}"
+
+    def gone() -> None:
+        if cancel_on_disconnect:
+            runs.consumer_gone(active)
+
+    body = sse_body(runs.events(active, modes), gone)
+    return sse_response(body, {"Location": f"{location}/stream", "Content-Location": location})
 
 
 def register(app: Robyn, container: Container) -> None:
-    @endpoint
-    async def wait_run(request: Request) -> Response:
+    async def create(request: Request, thread_id: str | None) -> ActiveRun:
         runs = await provide(container.run_service)
-        return json_response(await runs.wait(request.path_params["thread_id"], read_json(request)))
+        return await runs.create(thread_id, read_json(request))
 
-    app.add_route("POST", "/threads/:thread_id/runs/wait", wait_run)
+    @endpoint
+    async def create_background(request: Request) -> Response:
+        active = await create(request, request.path_params.get("thread_id"))
+        run = active.record
+        headers = {"Content-Location": f"/threads/{run['thread_id']}/runs/{run['run_id']}"}
+        response = json_response(run)
+        for key, value in headers.items():
+            response.headers.set(key, value)
+        return response
+
+    @endpoint
+    async def create_stream(request: Request) -> StreamingResponse:
+        runs = await provide(container.run_service)
+        active = await runs.create(request.path_params.get("thread_id"), read_json(request))
+        return _stream(runs, active, active.request.on_disconnect == "cancel")
+
+    @endpoint
+    async def create_wait(request: Request) -> Response:
+        runs = await provide(container.run_service)
+        return json_response(await runs.wait(request.path_params.get("thread_id"), read_json(request)))
+
+    @endpoint
+    async def list_runs(request: Request) -> Response:
+        runs = await provide(container.run_service)
+        query = request.query_params
+        found = await runs.list(
+            request.path_params["thread_id"],
+            query.get("limit", None),
+            query.get("offset", None),
+            query.get("status", None),
+        )
+        return json_response(found)
+
+    @endpoint
+    async def get_run(request: Request) -> Response:
+        runs = await provide(container.run_service)
+        return json_response(await runs.get(request.path_params["thread_id"], request.path_params["run_id"]))
+
+    @endpoint
+    async def delete_run(request: Request) -> Response:
+        runs = await provide(container.run_service)
+        await runs.delete(request.path_params["thread_id"], request.path_params["run_id"])
+        return Response(status_code=204, headers={}, description="")
+
+    @endpoint
+    async def join_run(request: Request) -> Response:
+        runs = await provide(container.run_service)
+        return json_response(await runs.join(request.path_params["thread_id"], request.path_params["run_id"]))
+
+    @endpoint
+    async def join_stream(request: Request) -> StreamingResponse:
+        runs = await provide(container.run_service)
+        active = await runs.find_for_stream(request.path_params["thread_id"], request.path_params["run_id"])
+        modes = request.query_params.get_all("stream_mode") or None
+        if modes:
+            parse_stream_modes(modes, [])
+        return _stream(runs, active, _flag(request, "cancel_on_disconnect"), modes)
+
+    @endpoint
+    async def thread_stream(request: Request) -> StreamingResponse:
+        runs = await provide(container.run_service)
+        active = await runs.thread_stream(request.path_params["thread_id"])
+        return _stream(runs, active, False)
+
+    @endpoint
+    async def cancel_run(request: Request) -> Response:
+        runs = await provide(container.run_service)
+        await runs.cancel(
+            request.path_params["thread_id"],
+            request.path_params["run_id"],
+            _flag(request, "wait"),
+            request.query_params.get("action", None),
+        )
+        return Response(status_code=202 if not _flag(request, "wait") else 204, headers={}, description="")
+
+    for prefix in ("/threads/:thread_id", ""):
+        app.add_route("POST", f"{prefix}/runs", create_background)
+        app.add_route("POST", f"{prefix}/runs/stream", create_stream)
+        app.add_route("POST", f"{prefix}/runs/wait", create_wait)
+    app.add_route("GET", "/threads/:thread_id/runs", list_runs)
+    app.add_route("GET", "/threads/:thread_id/runs/:run_id", get_run)
+    app.add_route("DELETE", "/threads/:thread_id/runs/:run_id", delete_run)
+    app.add_route("GET", "/threads/:thread_id/runs/:run_id/join", join_run)
+    app.add_route("GET", "/threads/:thread_id/runs/:run_id/stream", join_stream)
+    app.add_route("POST", "/threads/:thread_id/runs/:run_id/cancel", cancel_run)
+    app.add_route("GET", "/threads/:thread_id/stream", thread_stream)

@@ -1,0 +1,60 @@
+"""Server-sent events for run streams, and noticing a client that went away.
+
+Robyn pulls the next chunk of a streaming response only after it has sent the last
+one; when the client disconnects it stops pulling and leaves the generator suspended
+for good. So a stream that stays parked after a yield for longer than
+`DISCONNECT_SECONDS` has lost its client. The run's events keep flowing (and the
+stream yields a heartbeat comment when quiet), so a live client always pulls again
+within milliseconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from typing import Any
+
+from robyn import Headers
+from robyn.responses import StreamingResponse
+
+from src.services.serialization import dumps
+
+DISCONNECT_SECONDS = 0.6
+HEARTBEAT = ": heartbeat\n\n"
+
+
+def format_event(event: str, data: Any) -> str:
+    return f"event: {event}\ndata: {dumps(data)}\n\n"
+
+
+async def sse_body(
+    events: AsyncIterator[tuple[str, Any] | None], on_disconnect: Callable[[], None]
+) -> AsyncGenerator[str, None]:
+    """Format run events as SSE, with heartbeats; call `on_disconnect` if the client leaves."""
+    parked_since: list[float] = []
+
+    async def watch() -> None:
+        while True:
+            await asyncio.sleep(DISCONNECT_SECONDS / 4)
+            if parked_since and time.monotonic() - parked_since[0] > DISCONNECT_SECONDS:
+                on_disconnect()
+                return
+
+    watchdog = asyncio.create_task(watch())
+    try:
+        async for item in events:
+            chunk = HEARTBEAT if item is None else format_event(*item)
+            parked_since.append(time.monotonic())
+            yield chunk
+            parked_since.clear()
+    finally:
+        watchdog.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await watchdog
+
+
+def sse_response(body: AsyncGenerator[str, None], headers: dict[str, str] | None = None) -> StreamingResponse:
+    response_headers = Headers({"Cache-Control": "no-store", **(headers or {})})
+    return StreamingResponse(body, status_code=200, headers=response_headers, media_type="text/event-stream")
