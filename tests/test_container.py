@@ -45,7 +45,7 @@ async def test_overriding_pool_means_no_connection(tmp_path, monkeypatch):
     ):
         await resolved(container.init_resources())
         graphs = await provide(container.graphs)
-        assert graphs.ids == ["agent", "factory", "slow"]
+        assert graphs.ids == ["agent", "approval", "factory", "slow"]
         threads = await provide(container.thread_service)
         runs = await provide(container.run_service)
         thread = await threads.create({"metadata": {"owner": "test"}})

@@ -51,7 +51,7 @@ def test_ok_health_info(client):
     assert client.get("/health").json() == {"status": "ok", "persistence": "memory"}
     info = client.get("/info").json()
     assert info["persistence"]["backend"] == "memory"
-    assert info["graphs"] == ["agent", "factory", "slow"]
+    assert info["graphs"] == ["agent", "approval", "factory", "slow"]
 
 
 def test_multi_turn_memory_and_thread_isolation(client):

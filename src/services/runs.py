@@ -67,14 +67,20 @@ RUN_FIELDS = frozenset(
         "stream_subgraphs",
         "on_disconnect",
         "on_completion",
+        # Every run's events are kept while it runs, so every stream can be resumed.
+        "stream_resumable",
     }
 )
 # Fields of the LangGraph API this server does not honour yet: refused, never ignored.
-UNSUPPORTED_RUN_FIELDS = frozenset({"webhook", "after_seconds", "feedback_keys", "stream_resumable"})
+UNSUPPORTED_RUN_FIELDS = frozenset({"webhook", "after_seconds", "feedback_keys"})
 # A quiet stream yields a heartbeat this often, so a client that left is noticed.
 HEARTBEAT_SECONDS = 0.2
 # Finished runs whose events stay available to late `join`/`stream` callers.
 FINISHED_STREAMS_KEPT = 256
+
+
+# (event id, SSE event name, JSON-ready data)
+StreamEvent = tuple[int, str, Any]
 
 
 @dataclass
@@ -217,13 +223,13 @@ class RunStream:
         self.closed = True
         self._changed.set()
 
-    async def follow(self, start: int = 0, idle: float | None = None) -> AsyncIterator[tuple[str, Any] | None]:
-        """Yield events from `start` on; with `idle`, yield None after that many quiet seconds."""
+    async def follow(self, start: int = 0, idle: float | None = None) -> AsyncIterator[StreamEvent | None]:
+        """Yield (id, event, data) from position `start` on; with `idle`, None after quiet seconds."""
         position = start
         while True:
             while position < len(self.events):
                 position += 1
-                yield self.events[position - 1]
+                yield (position - 1, *self.events[position - 1])
             if self.closed:
                 return
             self._changed.clear()
@@ -474,18 +480,21 @@ class RunService:
             return (thread or {}).get("values") or {}
         return await self._outcome(active)
 
-    def events(self, active: ActiveRun, stream_modes: list[str] | None = None) -> AsyncIterator[tuple[str, Any] | None]:
-        """Follow a run's events from its start; None marks a quiet moment (for heartbeats)."""
-        return self._filtered(active, stream_modes)
+    def events(
+        self, active: ActiveRun, stream_modes: list[str] | None = None, after: int | None = None
+    ) -> AsyncIterator[StreamEvent | None]:
+        """Follow a run's events from its start, or after event id `after` (a reconnecting client's
+        Last-Event-ID); None marks a quiet moment, for heartbeats."""
+        return self._filtered(active, stream_modes, 0 if after is None else after + 1)
 
-    async def _filtered(self, active: ActiveRun, stream_modes: list[str] | None) -> AsyncIterator[Any]:
+    async def _filtered(self, active: ActiveRun, stream_modes: list[str] | None, start: int) -> AsyncIterator[Any]:
         wanted = None if not stream_modes else {"messages" if m == "messages-tuple" else m for m in stream_modes}
         active.consumers += 1
         try:
-            async for item in active.stream.follow(idle=HEARTBEAT_SECONDS):
-                if item is None or wanted is None or item[0] in ("metadata", "error"):
+            async for item in active.stream.follow(start, idle=HEARTBEAT_SECONDS):
+                if item is None or wanted is None or item[1] in ("metadata", "error"):
                     yield item
-                elif item[0].split("|")[0].split("/")[0] in wanted:
+                elif item[1].split("|")[0].split("/")[0] in wanted:
                     yield item
         finally:
             active.consumers -= 1

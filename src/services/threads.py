@@ -38,7 +38,7 @@ def optional_dict(payload: dict[str, Any], key: str) -> dict[str, Any] | None:
 
 def reject_unknown(payload: dict[str, Any], known: frozenset[str], unsupported: frozenset[str] = frozenset()) -> None:
     for key, value in payload.items():
-        if key in known or value is None:
+        if key in known or value is None or value is False:  # clients send unset options as null/false
             continue
         if key in unsupported:
             raise InvalidRequest(f"{key} is not supported by this server yet")

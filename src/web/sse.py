@@ -1,9 +1,10 @@
 """Server-sent events for run streams, and noticing a client that went away.
 
 Robyn pulls the next chunk of a streaming response only after it has sent the last
-one; when the client disconnects it stops pulling and leaves the generator suspended
-for good. So a stream that stays parked after a yield for longer than
-`DISCONNECT_SECONDS` has lost its client. The run's events keep flowing (and the
+one. When the client disconnects, Robyn either drops the stream (the generator is
+closed before it finished) or stops pulling and leaves the generator suspended for
+good. So a stream closed early, or parked after a yield for longer than
+`DISCONNECT_SECONDS`, has lost its client. The run's events keep flowing (and the
 stream yields a heartbeat comment when quiet), so a live client always pulls again
 within milliseconds.
 """
@@ -11,7 +12,6 @@ within milliseconds.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from typing import Any
@@ -19,18 +19,19 @@ from typing import Any
 from robyn import Headers
 from robyn.responses import StreamingResponse
 
+from src.services.runs import StreamEvent
 from src.services.serialization import dumps
 
-DISCONNECT_SECONDS = 0.6
+DISCONNECT_SECONDS = 0.5
 HEARTBEAT = ": heartbeat\n\n"
 
 
-def format_event(event: str, data: Any) -> str:
-    return f"event: {event}\ndata: {dumps(data)}\n\n"
+def format_event(event_id: int, event: str, data: Any) -> str:
+    return f"id: {event_id}\nevent: {event}\ndata: {dumps(data)}\n\n"
 
 
 async def sse_body(
-    events: AsyncIterator[tuple[str, Any] | None], on_disconnect: Callable[[], None]
+    events: AsyncIterator[StreamEvent | None], on_disconnect: Callable[[], None]
 ) -> AsyncGenerator[str, None]:
     """Format run events as SSE, with heartbeats; call `on_disconnect` if the client leaves."""
     parked_since: list[float] = []
@@ -43,16 +44,20 @@ async def sse_body(
                 return
 
     watchdog = asyncio.create_task(watch())
+    finished = False
     try:
         async for item in events:
             chunk = HEARTBEAT if item is None else format_event(*item)
             parked_since.append(time.monotonic())
             yield chunk
             parked_since.clear()
+        finished = True
     finally:
+        # No await here: when Robyn drops an unfinished stream this runs from the
+        # generator's finaliser. A stream that did not finish lost its client.
         watchdog.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await watchdog
+        if not finished and not watchdog.done():
+            on_disconnect()
 
 
 def sse_response(body: AsyncGenerator[str, None], headers: dict[str, str] | None = None) -> StreamingResponse:

@@ -23,7 +23,23 @@ def _flag(request: Request, name: str) -> bool:
     raise InvalidRequest(f"{name} must be true or false, got {value!r}")
 
 
-def _stream(runs: RunService, active: ActiveRun, cancel_on_disconnect: bool, modes: list[str] | None = None):
+def _last_event_id(request: Request) -> int | None:
+    value = request.headers.get("last-event-id")
+    if not value:
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        raise InvalidRequest(f"Last-Event-ID must be an event id this server sent, got {value!r}") from None
+
+
+def _stream(
+    runs: RunService,
+    active: ActiveRun,
+    cancel_on_disconnect: bool,
+    modes: list[str] | None = None,
+    after: int | None = None,
+) -> StreamingResponse:
     run = active.record
     location = f"/threads/{run['thread_id']}/runs/{run['run_id']}"
 
@@ -31,7 +47,7 @@ def _stream(runs: RunService, active: ActiveRun, cancel_on_disconnect: bool, mod
         if cancel_on_disconnect:
             runs.consumer_gone(active)
 
-    body = sse_body(runs.events(active, modes), gone)
+    body = sse_body(runs.events(active, modes, after), gone)
     return sse_response(body, {"Location": f"{location}/stream", "Content-Location": location})
 
 
@@ -93,16 +109,16 @@ def register(app: Robyn, container: Container) -> None:
     async def join_stream(request: Request) -> StreamingResponse:
         runs = await provide(container.run_service)
         active = await runs.find_for_stream(request.path_params["thread_id"], request.path_params["run_id"])
-        modes = request.query_params.get_all("stream_mode") or None
+        modes = [mode for mode in request.query_params.get_all("stream_mode") or [] if mode] or None
         if modes:
             parse_stream_modes(modes, [])
-        return _stream(runs, active, _flag(request, "cancel_on_disconnect"), modes)
+        return _stream(runs, active, _flag(request, "cancel_on_disconnect"), modes, _last_event_id(request))
 
     @endpoint
     async def thread_stream(request: Request) -> StreamingResponse:
         runs = await provide(container.run_service)
         active = await runs.thread_stream(request.path_params["thread_id"])
-        return _stream(runs, active, False)
+        return _stream(runs, active, False, after=_last_event_id(request))
 
     @endpoint
     async def cancel_run(request: Request) -> Response:
