@@ -5,12 +5,14 @@ from __future__ import annotations
 from dependency_injector import containers, providers
 
 from src.services.agent import build_agent, create_chat_model
+from src.services.assistants import AssistantService, init_assistant_repository
 from src.services.database import init_pool
 from src.services.graphs import GraphRegistry, load_graph_targets
 from src.services.health import HealthService
 from src.services.persistence import init_checkpointer, init_store
 from src.services.repository import init_repository
 from src.services.runs import init_run_service
+from src.services.store_api import StoreService
 from src.services.threads import ThreadService
 
 
@@ -35,6 +37,8 @@ class Container(containers.DeclarativeContainer):
     checkpointer = providers.Resource(init_checkpointer, pool=pool, shards=config.database.pool_max_size)
     store = providers.Resource(init_store, pool=pool)
     repository = providers.Resource(init_repository, pool=pool)
+    # Depends on `repository` so that its resource has run the migrations that create these tables.
+    assistant_repository = providers.Resource(init_assistant_repository, pool=pool, repository=repository)
 
     chat_model = providers.Singleton(
         create_chat_model,
@@ -51,11 +55,14 @@ class Container(containers.DeclarativeContainer):
     )
     graphs = providers.Singleton(GraphRegistry, targets=graph_targets, checkpointer=checkpointer, store=store)
 
-    thread_service = providers.Singleton(ThreadService, repository=repository, graphs=graphs)
+    thread_service = providers.Singleton(ThreadService, repository=repository, graphs=graphs, checkpointer=checkpointer)
+    assistant_service = providers.Singleton(AssistantService, repository=assistant_repository, graphs=graphs)
     run_service = providers.Resource(
         init_run_service,
         repository=repository,
         graphs=graphs,
+        assistants=assistant_service,
         max_concurrency=config.runs.max_concurrency,
     )
     health_service = providers.Singleton(HealthService, pool=pool, graphs=graphs)
+    store_service = providers.Singleton(StoreService, store=store)

@@ -11,6 +11,7 @@ import copy
 import logging
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -122,6 +123,24 @@ SELECT_THREAD_RUNS = (
 )
 DELETE_RUN = "DELETE FROM agent_server.runs WHERE run_id = %s"
 DELETE_THREAD = "DELETE FROM agent_server.threads WHERE thread_id = %s"
+# jsonb containment (@>) is the LangGraph API's metadata/values filter.
+THREAD_FILTER = (
+    "WHERE (%(metadata)s::jsonb IS NULL OR metadata @> %(metadata)s::jsonb) "
+    'AND (%(values)s::jsonb IS NULL OR "values" @> %(values)s::jsonb) '
+    "AND (%(status)s::text IS NULL OR status = %(status)s) "
+    "AND (%(ids)s::uuid[] IS NULL OR thread_id = ANY(%(ids)s::uuid[]))"
+)
+# ORDER BY cannot take parameters: one constant clause per allowed sort.
+THREAD_ORDERS = {
+    (column, direction): f"{column} {direction.upper()}, thread_id"
+    for column in ("thread_id", "status", "created_at", "updated_at")
+    for direction in ("asc", "desc")
+}
+SEARCH_THREADS = (
+    f"SELECT {THREAD_COLUMNS} FROM agent_server.threads {THREAD_FILTER} "
+    "ORDER BY {order} LIMIT %(limit)s OFFSET %(offset)s"
+)
+COUNT_THREADS = f"SELECT count(*) AS count FROM agent_server.threads {THREAD_FILTER}"
 # Runs cut short by a server stop: nothing is executing them any more.
 FAIL_ORPHANED_RUNS = (
     "UPDATE agent_server.runs SET status = 'error', error = %s, updated_at = now() "
@@ -135,6 +154,43 @@ ORPHANED_RUN_ERROR = "the server stopped before this run finished"
 
 def now() -> datetime:
     return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class ThreadFilter:
+    """What a thread search matches: metadata and values by containment, status, ids."""
+
+    metadata: dict[str, Any] | None = None
+    values: dict[str, Any] | None = None
+    status: str | None = None
+    ids: list[str] | None = None
+
+    def matches(self, thread: Record) -> bool:
+        return (
+            (self.metadata is None or contains(thread["metadata"], self.metadata))
+            and (self.values is None or contains(thread["values"] or {}, self.values))
+            and (self.status is None or thread["status"] == self.status)
+            and (self.ids is None or thread["thread_id"] in self.ids)
+        )
+
+    def params(self) -> dict[str, Any]:
+        return {
+            "metadata": Jsonb(self.metadata) if self.metadata is not None else None,
+            "values": Jsonb(self.values) if self.values is not None else None,
+            "status": self.status,
+            "ids": self.ids,
+        }
+
+
+def contains(document: Any, pattern: Any) -> bool:
+    """Postgres's jsonb @> for in-memory records."""
+    if isinstance(pattern, dict):
+        return isinstance(document, dict) and all(
+            key in document and contains(document[key], value) for key, value in pattern.items()
+        )
+    if isinstance(pattern, list):
+        return isinstance(document, list) and all(any(contains(d, p) for d in document) for p in pattern)
+    return document == pattern
 
 
 class Repository(ABC):
@@ -160,6 +216,14 @@ class Repository(ABC):
 
     @abstractmethod
     async def merge_thread_metadata(self, thread_id: str, metadata: dict[str, Any]) -> None: ...
+
+    @abstractmethod
+    async def search_threads(
+        self, where: ThreadFilter, limit: int, offset: int, sort_by: str, sort_order: str
+    ) -> list[Record]: ...
+
+    @abstractmethod
+    async def count_threads(self, where: ThreadFilter) -> int: ...
 
     @abstractmethod
     async def create_run(self, run: Record) -> Record: ...
@@ -236,6 +300,16 @@ class MemoryRepository(Repository):
         if thread is not None:
             thread["metadata"].update(copy.deepcopy(metadata))
             thread["updated_at"] = now()
+
+    async def search_threads(
+        self, where: ThreadFilter, limit: int, offset: int, sort_by: str, sort_order: str
+    ) -> list[Record]:
+        found = [thread for thread in self._threads.values() if where.matches(thread)]
+        found.sort(key=lambda thread: (thread[sort_by], thread["thread_id"]), reverse=sort_order == "desc")
+        return copy.deepcopy(found[offset : offset + limit])
+
+    async def count_threads(self, where: ThreadFilter) -> int:
+        return sum(1 for thread in self._threads.values() if where.matches(thread))
 
     async def create_run(self, run: Record) -> Record:
         stamp = now()
@@ -316,6 +390,19 @@ class PostgresRepository(Repository):
 
     async def merge_thread_metadata(self, thread_id: str, metadata: dict[str, Any]) -> None:
         await self._execute(MERGE_THREAD_METADATA, (Jsonb(metadata), thread_id))
+
+    async def search_threads(
+        self, where: ThreadFilter, limit: int, offset: int, sort_by: str, sort_order: str
+    ) -> list[Record]:
+        query = SEARCH_THREADS.format(order=THREAD_ORDERS[(sort_by, sort_order)])
+        async with self._pool.connection() as conn:
+            cursor = await conn.execute(query, {**where.params(), "limit": limit, "offset": offset})  # type: ignore[arg-type]
+            return await cursor.fetchall()
+
+    async def count_threads(self, where: ThreadFilter) -> int:
+        async with self._pool.connection() as conn:
+            row = await (await conn.execute(COUNT_THREADS, where.params())).fetchone()
+            return int(row["count"]) if row else 0
 
     async def create_run(self, run: Record) -> Record:
         created = await self._one(

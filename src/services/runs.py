@@ -21,6 +21,7 @@ from langchain_core.messages import BaseMessage, BaseMessageChunk, message_chunk
 from langchain_core.runnables import RunnableConfig
 from langgraph.types import Command
 
+from src.services.assistants import AssistantService
 from src.services.errors import Conflict, InvalidRequest, NotFound, ThreadBusy
 from src.services.graphs import GraphRegistry
 from src.services.repository import Record, Repository
@@ -100,6 +101,19 @@ class RunRequest:
     on_completion: str
     options: dict[str, Any]
     kwargs: dict[str, Any]
+    graph_id: str = ""  # set from the assistant
+
+
+def apply_assistant(request: RunRequest, assistant: dict[str, Any]) -> None:
+    """Start from the assistant's config and context; what the run sends wins."""
+    base = assistant.get("config") or {}
+    request.assistant_id, request.graph_id = assistant["assistant_id"], assistant["graph_id"]
+    config: dict[str, Any] = {**base, **request.config}
+    config["configurable"] = {**(base.get("configurable") or {}), **request.config["configurable"]}
+    config["metadata"] = {**(base.get("metadata") or {}), **request.config.get("metadata", {})}
+    request.config = config  # type: ignore[assignment]
+    if assistant.get("context") or request.context is not None:
+        request.context = {**(assistant.get("context") or {}), **(request.context or {})}
 
 
 def _choice(body: dict[str, Any], key: str, choices: tuple[str, ...], default: str | None = None) -> str:
@@ -261,11 +275,14 @@ class RunService:
     At most `max_concurrency` runs execute at once; the rest wait as 'pending'.
     """
 
-    def __init__(self, repository: Repository, graphs: GraphRegistry, max_concurrency: int) -> None:
+    def __init__(
+        self, repository: Repository, graphs: GraphRegistry, assistants: AssistantService, max_concurrency: int
+    ) -> None:
         if max_concurrency < 1:
             raise ValueError(f"max_concurrency must be >= 1, got {max_concurrency}")
         self._repository = repository
         self._graphs = graphs
+        self._assistants = assistants
         self._slots = asyncio.Semaphore(max_concurrency)
         self._thread_locks: dict[str, asyncio.Lock] = {}
         self._active: dict[str, ActiveRun] = {}
@@ -278,10 +295,7 @@ class RunService:
         """Validate and start a run in the background; `thread_id` None makes a stateless run."""
         stateless = thread_id is None
         request = parse_run_request(payload, stateless=stateless)
-        if request.assistant_id not in self._graphs:
-            raise NotFound(
-                f"Assistant {request.assistant_id!r} not found; this server serves: {', '.join(self._graphs.ids)}"
-            )
+        apply_assistant(request, await self._assistants.resolve(request.assistant_id))
         if stateless:
             thread_id = str(uuid.uuid4())
             await self._repository.create_thread(thread_id, {"stateless": True})
@@ -299,19 +313,19 @@ class RunService:
             for run_id in busy:
                 self._cancel(self._active[run_id], "interrupted by a newer run (multitask_strategy='interrupt')")
         run_id = str(uuid.uuid4())
-        graph_id = request.assistant_id
-        configurable = request.config["configurable"]
-        configurable.update(thread_id=thread_id, run_id=run_id, assistant_id=graph_id, graph_id=graph_id)
-        if configurable.get("user_id") is None:
-            configurable.pop("user_id", None)
-        request.config["metadata"].update(  # type: ignore[typeddict-item]
-            run_id=run_id, thread_id=thread_id, assistant_id=graph_id, graph_id=graph_id
-        )
+        ids = {
+            "thread_id": thread_id,
+            "run_id": run_id,
+            "assistant_id": request.assistant_id,
+            "graph_id": request.graph_id,
+        }
+        request.config["configurable"].update(ids)
+        request.config["metadata"].update(ids)  # type: ignore[typeddict-item]
         record = await self._repository.create_run(
             {
                 "run_id": run_id,
                 "thread_id": thread_id,
-                "assistant_id": graph_id,
+                "assistant_id": request.assistant_id,
                 "status": "pending",
                 "metadata": request.metadata,
                 "kwargs": request.kwargs,
@@ -346,7 +360,7 @@ class RunService:
                 await self._repository.set_run_status(run_id, "running")
                 await self._repository.set_thread_state(thread_id, "busy")
                 await self._repository.merge_thread_metadata(
-                    thread_id, {"graph_id": active.request.assistant_id, "assistant_id": active.request.assistant_id}
+                    thread_id, {"graph_id": active.request.graph_id, "assistant_id": active.request.assistant_id}
                 )
                 active.record["status"] = "running"
                 status, error = await self._execute(active)
@@ -365,7 +379,7 @@ class RunService:
         """Run the graph, publishing its events; return the run's status and error."""
         request, thread_id = active.request, active.record["thread_id"]
         try:
-            graph = await self._graphs.get(request.assistant_id, request.config)
+            graph = await self._graphs.get(request.graph_id, request.config)
             async for event, data in self._events(graph, request):
                 active.stream.publish(event, data)
             snapshot = await graph.aget_state({"configurable": {"thread_id": thread_id}})
@@ -599,10 +613,10 @@ def public_run(record: Record) -> dict[str, Any]:
 
 
 async def init_run_service(
-    repository: Repository, graphs: GraphRegistry, max_concurrency: int
+    repository: Repository, graphs: GraphRegistry, assistants: AssistantService, max_concurrency: int
 ) -> AsyncIterator[RunService]:
     """Resource: the run service; on shutdown, runs are cancelled before the pool closes."""
-    service = RunService(repository, graphs, max_concurrency)
+    service = RunService(repository, graphs, assistants, max_concurrency)
     try:
         yield service
     finally:

@@ -6,10 +6,14 @@ import uuid
 from typing import Any
 
 from langchain_core.runnables import RunnableConfig
+from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.errors import InvalidUpdateError
+from langgraph.pregel import Pregel
+from langgraph.types import StateSnapshot
 
-from src.services.errors import Conflict, InvalidRequest, ThreadNotFound
+from src.services.errors import Conflict, InvalidRequest, NotFound, ThreadNotFound
 from src.services.graphs import GraphRegistry
-from src.services.repository import Record, Repository
+from src.services.repository import Record, Repository, ThreadFilter
 from src.services.serialization import to_jsonable
 
 IF_EXISTS = ("raise", "do_nothing")
@@ -85,9 +89,10 @@ def checkpoint_of(config: RunnableConfig | None) -> dict[str, Any] | None:
 
 
 class ThreadService:
-    def __init__(self, repository: Repository, graphs: GraphRegistry) -> None:
+    def __init__(self, repository: Repository, graphs: GraphRegistry, checkpointer: BaseCheckpointSaver) -> None:
         self._repository = repository
         self._graphs = graphs
+        self._checkpointer = checkpointer
 
     async def create(self, payload: Any) -> dict[str, Any]:
         body = require_dict(payload)
@@ -113,34 +118,224 @@ class ThreadService:
     async def get(self, thread_id: str) -> dict[str, Any]:
         return public_thread(await self.get_record(thread_id))
 
-    async def state(self, thread_id: str) -> dict[str, Any]:
+    async def search(self, payload: Any) -> list[dict[str, Any]]:
+        body = require_dict(payload)
+        reject_unknown(
+            body,
+            frozenset({"metadata", "values", "status", "ids", "limit", "offset", "sort_by", "sort_order", "select"}),
+            frozenset({"extract"}),
+        )
+        select = body.get("select")
+        if select is not None and (
+            not isinstance(select, list) or not all(isinstance(f, str) and f in THREAD_FIELDS for f in select)
+        ):
+            raise InvalidRequest(f"select must be a list of thread fields: {', '.join(THREAD_FIELDS)}")
+        found = await self._repository.search_threads(
+            _thread_filter(body),
+            non_negative(body, "limit", 10),
+            non_negative(body, "offset", 0),
+            choice(body, "sort_by", THREAD_SORTS, "created_at"),
+            choice(body, "sort_order", SORT_ORDERS, "desc"),
+        )
+        threads = [public_thread(record) for record in found]
+        if select:
+            threads = [{field: thread[field] for field in select} for thread in threads]
+        return threads
+
+    async def count(self, payload: Any) -> int:
+        body = require_dict(payload)
+        reject_unknown(body, frozenset({"metadata", "values", "status"}))
+        return await self._repository.count_threads(_thread_filter(body))
+
+    async def patch(self, thread_id: str, payload: Any) -> dict[str, Any]:
+        body = require_dict(payload)
+        reject_unknown(body, frozenset({"metadata"}), frozenset({"ttl"}))
         record = await self.get_record(thread_id)
+        await self._repository.merge_thread_metadata(record["thread_id"], optional_dict(body, "metadata") or {})
+        return await self.get(record["thread_id"])
+
+    async def delete(self, thread_id: str) -> None:
+        record = await self.get_record(thread_id)
+        if record["status"] == "busy":
+            raise Conflict(f"Thread {record['thread_id']!r} is running a run; cancel it before deleting the thread")
+        await self._checkpointer.adelete_thread(record["thread_id"])
+        await self._repository.delete_thread(record["thread_id"])
+
+    async def copy(self, thread_id: str) -> dict[str, Any]:
+        """A new thread with the same metadata, values and every checkpoint of this one."""
+        source = await self.get_record(thread_id)
+        target = await self._repository.create_thread(str(uuid.uuid4()), source["metadata"])
+        assert target is not None  # a fresh uuid4 cannot be taken
+        history = [
+            item async for item in self._checkpointer.alist({"configurable": {"thread_id": source["thread_id"]}})
+        ]
+        for item in reversed(history):  # oldest first, so each parent exists before its child
+            configurable = item.config["configurable"]
+            parent = (item.parent_config or {}).get("configurable", {}).get("checkpoint_id")
+            config: RunnableConfig = {
+                "configurable": {
+                    "thread_id": target["thread_id"],
+                    "checkpoint_ns": configurable.get("checkpoint_ns", ""),
+                    **({"checkpoint_id": parent} if parent else {}),
+                }
+            }
+            saved = await self._checkpointer.aput(
+                config, item.checkpoint, item.metadata, item.checkpoint["channel_versions"]
+            )
+            by_task: dict[str, list[tuple[str, Any]]] = {}
+            for task_id, channel, value in item.pending_writes or []:
+                by_task.setdefault(task_id, []).append((channel, value))
+            for task_id, writes in by_task.items():
+                await self._checkpointer.aput_writes(saved, writes, task_id)
+        await self._repository.set_thread_state(
+            target["thread_id"],
+            "idle" if source["status"] == "busy" else source["status"],
+            values=source["values"],
+            interrupts=source["interrupts"],
+            error=source["error"],
+        )
+        return await self.get(target["thread_id"])
+
+    async def _graph_for(self, record: Record, config: RunnableConfig) -> Pregel | None:
         graph_id = record["metadata"].get("graph_id")
         if graph_id is None or graph_id not in self._graphs:
+            return None
+        return await self._graphs.get(graph_id, config)
+
+    async def state(self, thread_id: str, checkpoint: Any = None, subgraphs: bool = False) -> dict[str, Any]:
+        """The thread's state, at its latest checkpoint or at `checkpoint` (an id or an object)."""
+        record = await self.get_record(thread_id)
+        config = _checkpoint_config(record["thread_id"], checkpoint)
+        graph = await self._graph_for(record, config)
+        if graph is None:
             return empty_state(record["thread_id"])
-        config: RunnableConfig = {"configurable": {"thread_id": record["thread_id"]}}
-        graph = await self._graphs.get(graph_id, config)
-        snapshot = await graph.aget_state(config)
+        snapshot = await graph.aget_state(config, subgraphs=subgraphs)
         if snapshot.config is None:
+            if checkpoint is not None:
+                raise NotFound(f"Checkpoint {checkpoint!r} not found on thread {record['thread_id']!r}")
             return empty_state(record["thread_id"])
-        return {
-            "values": to_jsonable(snapshot.values),
-            "next": list(snapshot.next),
-            "tasks": [
-                {
-                    "id": task.id,
-                    "name": task.name,
-                    "error": None if task.error is None else str(task.error),
-                    "interrupts": to_jsonable(task.interrupts),
-                    "checkpoint": None,
-                    "state": None,
-                    "result": to_jsonable(task.result),
-                }
-                for task in snapshot.tasks
-            ],
-            "metadata": to_jsonable(snapshot.metadata),
-            "created_at": snapshot.created_at,
-            "checkpoint": checkpoint_of(snapshot.config),
-            "parent_checkpoint": checkpoint_of(snapshot.parent_config),
-            "interrupts": to_jsonable(snapshot.interrupts),
-        }
+        return state_dict(snapshot)
+
+    async def history(self, thread_id: str, payload: Any) -> list[dict[str, Any]]:
+        body = require_dict(payload)
+        reject_unknown(body, frozenset({"limit", "before", "metadata", "checkpoint"}))
+        limit, metadata = non_negative(body, "limit", 10), optional_dict(body, "metadata")
+        record = await self.get_record(thread_id)
+        config = _checkpoint_config(record["thread_id"], body.get("checkpoint"))
+        before = body.get("before")
+        before_config = _checkpoint_config(record["thread_id"], before) if before is not None else None
+        graph = await self._graph_for(record, config)
+        if graph is None:
+            return []
+        snapshots = graph.aget_state_history(config, limit=limit, before=before_config, filter=metadata)
+        return [state_dict(snapshot) async for snapshot in snapshots]
+
+    async def update_state(self, thread_id: str, payload: Any) -> dict[str, Any]:
+        """Apply `values` as if node `as_node` wrote them (LangGraph's update_state)."""
+        body = require_dict(payload)
+        reject_unknown(body, frozenset({"values", "as_node", "checkpoint", "checkpoint_id"}))
+        record = await self.get_record(thread_id)
+        if record["status"] == "busy":
+            raise Conflict(f"Thread {record['thread_id']!r} is running a run; update its state when it is done")
+        as_node = body.get("as_node")
+        if as_node is not None and not isinstance(as_node, str):
+            raise InvalidRequest("as_node must be a node name")
+        config = _checkpoint_config(record["thread_id"], body.get("checkpoint") or body.get("checkpoint_id"))
+        graph = await self._graph_for(record, config)
+        if graph is None:
+            raise Conflict(
+                f"Thread {record['thread_id']!r} has no graph yet: run it once, "
+                "or create it with metadata.graph_id, before updating its state"
+            )
+        values = body.get("values")
+        try:
+            updated = await graph.aupdate_state(config, values, as_node=as_node)
+        except (ValueError, KeyError, TypeError, InvalidUpdateError) as exc:
+            raise InvalidRequest(f"cannot update the state: {exc}") from None
+        snapshot = await graph.aget_state({"configurable": {"thread_id": record["thread_id"]}})
+        interrupts = {task.id: to_jsonable(task.interrupts) for task in snapshot.tasks if task.interrupts}
+        await self._repository.set_thread_state(
+            record["thread_id"],
+            "interrupted" if interrupts else "idle",
+            values=to_jsonable(snapshot.values),
+            interrupts=interrupts,
+        )
+        return {"checkpoint": checkpoint_of(updated)}
+
+
+THREAD_FIELDS = ("thread_id", "created_at", "updated_at", "metadata", "status", "values", "interrupts", "error")
+THREAD_SORTS = ("thread_id", "status", "created_at", "updated_at")
+THREAD_STATUSES = ("idle", "busy", "interrupted", "error")
+SORT_ORDERS = ("asc", "desc")
+
+
+def choice(body: dict[str, Any], key: str, choices: tuple[str, ...], default: str) -> str:
+    value = body.get(key)
+    if value is None:
+        return default
+    if value not in choices:
+        raise InvalidRequest(f"{key} must be one of {', '.join(choices)}, got {value!r}")
+    return str(value)
+
+
+def non_negative(body: dict[str, Any], key: str, default: int) -> int:
+    value = body.get(key)
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise InvalidRequest(f"{key} must be an integer >= 0, got {value!r}")
+    return value
+
+
+def _thread_filter(body: dict[str, Any]) -> ThreadFilter:
+    ids = body.get("ids")
+    if ids is not None:
+        if not isinstance(ids, list):
+            raise InvalidRequest("ids must be a list of thread ids")
+        ids = [parse_thread_id(i, "ids[]") for i in ids]
+    status = body.get("status")
+    if status is not None and status not in THREAD_STATUSES:
+        raise InvalidRequest(f"status must be one of {', '.join(THREAD_STATUSES)}, got {status!r}")
+    return ThreadFilter(
+        metadata=optional_dict(body, "metadata"), values=optional_dict(body, "values"), status=status, ids=ids
+    )
+
+
+def _checkpoint_config(thread_id: str, checkpoint: Any) -> RunnableConfig:
+    configurable: dict[str, Any] = {"thread_id": thread_id}
+    if isinstance(checkpoint, str):
+        configurable["checkpoint_id"] = checkpoint
+    elif isinstance(checkpoint, dict):
+        checkpoint = checkpoint.get("configurable", checkpoint)  # a RunnableConfig is accepted too
+        for key in ("checkpoint_id", "checkpoint_ns", "checkpoint_map"):
+            if checkpoint.get(key) is not None:
+                configurable[key] = checkpoint[key]
+    elif checkpoint is not None:
+        raise InvalidRequest("checkpoint must be a checkpoint id or an object with checkpoint_id")
+    return {"configurable": configurable}
+
+
+def state_dict(snapshot: StateSnapshot) -> dict[str, Any]:
+    """A state snapshot as the LangGraph API returns it."""
+    return {
+        "values": to_jsonable(snapshot.values),
+        "next": list(snapshot.next),
+        "tasks": [
+            {
+                "id": task.id,
+                "name": task.name,
+                "path": to_jsonable(task.path),
+                "error": None if task.error is None else str(task.error),
+                "interrupts": to_jsonable(task.interrupts),
+                "checkpoint": checkpoint_of(task.state) if isinstance(task.state, dict) else None,
+                "state": state_dict(task.state) if isinstance(task.state, StateSnapshot) else None,
+                "result": to_jsonable(task.result),
+            }
+            for task in snapshot.tasks
+        ],
+        "metadata": to_jsonable(snapshot.metadata),
+        "created_at": snapshot.created_at,
+        "checkpoint": checkpoint_of(snapshot.config),
+        "parent_checkpoint": checkpoint_of(snapshot.parent_config),
+        "interrupts": to_jsonable(snapshot.interrupts),
+    }

@@ -17,7 +17,7 @@ from src.services.database import DatabaseUnavailable
 from src.services.errors import ServiceError
 from src.settings import ConfigError
 from src.web.http import provide, resolved
-from src.web.routes import runs, system, threads
+from src.web.routes import assistants, runs, store, system, threads
 
 logger = logging.getLogger("agent_server")
 
@@ -72,6 +72,8 @@ def create_app(container: Container, started_at: float | None = None) -> Robyn:
             await provide(container.thread_service)
             await provide(container.run_service)
             await provide(container.health_service)
+            # Every served graph has its default assistant before the first request.
+            await (await provide(container.assistant_service)).ensure_defaults()
         except Exception as exc:
             logger.error("start-up failed: %s", describe_error(exc))
             try:
@@ -93,6 +95,6 @@ def create_app(container: Container, started_at: float | None = None) -> Robyn:
     app.startup_handler(startup)
     app.shutdown_handler(shutdown)
 
-    for register in (system.register, threads.register, runs.register):
+    for register in (system.register, assistants.register, threads.register, runs.register, store.register):
         register(app, container)
     return app

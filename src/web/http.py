@@ -8,6 +8,7 @@ import json
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
+from urllib.parse import unquote_plus
 
 from dependency_injector import providers
 from robyn import Request, Response
@@ -51,6 +52,8 @@ def read_json(request: Request, *, empty: Any = None) -> Any:
         return json.loads(text)
     except json.JSONDecodeError as exc:
         raise BadRequest(f"request body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+    except RecursionError:
+        raise BadRequest("request body is nested too deeply") from None
 
 
 def endpoint(handler: Handler) -> Handler:
@@ -82,3 +85,26 @@ async def resolved(result: Awaitable[None] | None) -> None:
     """Await what the container returns: an awaitable when any resource is async."""
     if result is not None:
         await result
+
+
+def no_content() -> Response:
+    return Response(status_code=204, headers={}, description="")
+
+
+def query_param(request: Request, name: str) -> str | None:
+    """A query parameter, percent- and '+'-decoded: Robyn 0.88 hands over the raw, still-encoded value."""
+    raw = request.query_params.get(name, None)
+    if raw is None:
+        return None
+    try:
+        return unquote_plus(raw, errors="strict")
+    except UnicodeDecodeError:
+        raise BadRequest(f"query parameter {name!r} is not percent-encoded UTF-8") from None
+
+
+def query_params(request: Request, name: str) -> list[str]:
+    """Every value of a repeated query parameter, decoded."""
+    try:
+        return [unquote_plus(raw, errors="strict") for raw in request.query_params.get_all(name) or []]
+    except UnicodeDecodeError:
+        raise BadRequest(f"query parameter {name!r} is not percent-encoded UTF-8") from None

@@ -8,12 +8,12 @@ from robyn.responses import StreamingResponse
 from src.containers import Container
 from src.services.errors import InvalidRequest
 from src.services.runs import ActiveRun, RunService, parse_stream_modes
-from src.web.http import endpoint, json_response, provide, read_json
+from src.web.http import endpoint, json_response, no_content, provide, query_param, query_params, read_json
 from src.web.sse import sse_body, sse_response
 
 
 def _flag(request: Request, name: str) -> bool:
-    value = request.query_params.get(name, None)
+    value = query_param(request, name)
     if value is None:
         return False
     if value.lower() in ("1", "true", "yes"):
@@ -80,12 +80,11 @@ def register(app: Robyn, container: Container) -> None:
     @endpoint
     async def list_runs(request: Request) -> Response:
         runs = await provide(container.run_service)
-        query = request.query_params
         found = await runs.list(
             request.path_params["thread_id"],
-            query.get("limit", None),
-            query.get("offset", None),
-            query.get("status", None),
+            query_param(request, "limit"),
+            query_param(request, "offset"),
+            query_param(request, "status"),
         )
         return json_response(found)
 
@@ -98,7 +97,7 @@ def register(app: Robyn, container: Container) -> None:
     async def delete_run(request: Request) -> Response:
         runs = await provide(container.run_service)
         await runs.delete(request.path_params["thread_id"], request.path_params["run_id"])
-        return Response(status_code=204, headers={}, description="")
+        return no_content()
 
     @endpoint
     async def join_run(request: Request) -> Response:
@@ -109,7 +108,7 @@ def register(app: Robyn, container: Container) -> None:
     async def join_stream(request: Request) -> StreamingResponse:
         runs = await provide(container.run_service)
         active = await runs.find_for_stream(request.path_params["thread_id"], request.path_params["run_id"])
-        modes = [mode for mode in request.query_params.get_all("stream_mode") or [] if mode] or None
+        modes = [mode for mode in query_params(request, "stream_mode") if mode] or None
         if modes:
             parse_stream_modes(modes, [])
         return _stream(runs, active, _flag(request, "cancel_on_disconnect"), modes, _last_event_id(request))
@@ -127,7 +126,7 @@ def register(app: Robyn, container: Container) -> None:
             request.path_params["thread_id"],
             request.path_params["run_id"],
             _flag(request, "wait"),
-            request.query_params.get("action", None),
+            query_param(request, "action"),
         )
         return Response(status_code=202 if not _flag(request, "wait") else 204, headers={}, description="")
 
