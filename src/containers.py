@@ -14,6 +14,7 @@ from src.services.repository import init_repository
 from src.services.runs import init_run_service
 from src.services.store_api import StoreService
 from src.services.threads import ThreadService
+from src.services.webhooks import init_webhooks
 
 
 class Container(containers.DeclarativeContainer):
@@ -57,11 +58,13 @@ class Container(containers.DeclarativeContainer):
 
     thread_service = providers.Singleton(ThreadService, repository=repository, graphs=graphs, checkpointer=checkpointer)
     assistant_service = providers.Singleton(AssistantService, repository=assistant_repository, graphs=graphs)
+    webhooks = providers.Resource(init_webhooks, allow_loopback=config.runs.webhooks_allow_loopback)
     run_service = providers.Resource(
         init_run_service,
         repository=repository,
         graphs=graphs,
         assistants=assistant_service,
+        webhooks=webhooks,
         max_concurrency=config.runs.max_concurrency,
     )
     health_service = providers.Singleton(HealthService, pool=pool, graphs=graphs)

@@ -97,6 +97,17 @@ def _log_level(name: str, value: Any) -> str:
     return level
 
 
+def _boolean(name: str, value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off", "", "none"):
+        return False
+    raise ConfigError(f"{_describe(name, value)} is invalid: expected true or false")
+
+
 def _port(name: str, value: Any) -> int:
     port = _integer(0)(name, value)
     if port > 65535:
@@ -153,6 +164,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("database", "pool_timeout", "DATABASE_POOL_TIMEOUT", _positive_float),
     Setting("database", "connect_timeout", "DATABASE_CONNECT_TIMEOUT", _positive_float),
     Setting("runs", "max_concurrency", "RUNS_MAX_CONCURRENCY", _integer(1)),
+    Setting("runs", "webhooks_allow_loopback", "WEBHOOKS_ALLOW_LOOPBACK", _boolean),
     Setting("model", "name", "MODEL", _model_name),
     Setting("model", "base_url", "MODEL_BASE_URL", _optional_text),
     Setting("model", "api_key", "MODEL_API_KEY", _optional_text),

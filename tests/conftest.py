@@ -169,7 +169,7 @@ def server_factory() -> Iterator[type[ServerProcess]]:
 @pytest.fixture(scope="module", params=["memory", "postgres"])
 def api_server(request: pytest.FixtureRequest) -> Iterator[ServerProcess]:
     """A real server with the test graphs, once on memory and once on Postgres (shared per module)."""
-    env = {"CONFIG_FILE": str(TEST_CONFIG)}
+    env = {"CONFIG_FILE": str(TEST_CONFIG), "WEBHOOKS_ALLOW_LOOPBACK": "true", "RUNS_MAX_CONCURRENCY": "4"}
     if request.param == "postgres":
         env["DATABASE_URL"] = request.getfixturevalue("pg_url")
     server = ServerProcess(env=env).start()

@@ -1,6 +1,9 @@
 """Runs through langgraph-sdk and RemoteGraph, against the real server on memory and on Postgres."""
 
 import asyncio
+import http.server
+import json
+import threading
 import time
 
 import httpx
@@ -191,7 +194,8 @@ async def test_stream_on_disconnect_cancel_stops_the_run(api_server, client):
         ("{oops", 400, "not valid JSON"),
         ('{"assistant_id": "agent", "stream_mode": "nonsense"}', 422, "stream_mode 'nonsense' is not supported"),
         ('{"assistant_id": "agent", "multitask_strategy": "rollback"}', 422, "multitask_strategy must be one of"),
-        ('{"assistant_id": "agent", "webhook": "http://127.0.0.1:9/hook"}', 422, "webhook is not supported"),
+        ('{"assistant_id": "agent", "webhook": "ftp://example.org/x"}', 422, "webhook must be an http"),
+        ('{"assistant_id": "agent", "after_seconds": 5}', 422, "after_seconds is not supported"),
         ('{"assistant_id": "agent", "input": {"messages": 5}}', 200, None),
         ('{"assistant_id": "missing"}', 404, "Assistant 'missing' not found"),
     ],
@@ -215,3 +219,84 @@ async def test_unknown_run_and_bad_ids(client):
         with pytest.raises(httpx.HTTPStatusError) as failed:
             await call
         assert failed.value.response.status_code == 404
+
+
+class WebhookReceiver:
+    """A local HTTP endpoint that records the JSON bodies POSTed to it."""
+
+    def __init__(self) -> None:
+        received: list[dict] = []
+        self.received = received
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+                received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+                self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+
+
+async def test_webhook_is_called_when_the_run_ends(client):
+    receiver = WebhookReceiver()
+    try:
+        thread = await client.threads.create()
+        run = await client.runs.create(thread["thread_id"], "agent", input=human("my name is Di"), webhook=receiver.url)
+        await client.runs.join(thread["thread_id"], run["run_id"])
+        deadline = time.monotonic() + 5
+        while not receiver.received:
+            assert time.monotonic() < deadline, "webhook not called"
+            await asyncio.sleep(0.05)
+        body = receiver.received[0]
+        assert body["run_id"] == run["run_id"] and body["status"] == "success"
+        assert body["values"]["messages"][-1]["content"] == "Nice to meet you, Di!"
+        assert body["run_started_at"] <= body["run_ended_at"]
+    finally:
+        receiver.close()
+
+
+async def test_cancel_many_and_thread_stream(client):
+    thread = await client.threads.create()
+    long_run = {"input": {"steps": []}, "config": {"configurable": {"delay": 5}}}
+    run = await client.runs.create(thread["thread_id"], "slow", **long_run)
+    events = []
+    async for part in await client.threads.join_stream(thread["thread_id"]):
+        events.append(part.event)
+        if part.event == "values":
+            break
+    assert events[0] == "metadata"
+    await client.runs.cancel_many(thread_id=thread["thread_id"])
+    deadline = time.monotonic() + 3
+    while (await client.runs.get(thread["thread_id"], run["run_id"]))["status"] != "interrupted":
+        assert time.monotonic() < deadline
+        await asyncio.sleep(0.05)
+
+
+async def test_runs_beyond_the_concurrency_limit_wait_as_pending(client):
+    # The server runs with RUNS_MAX_CONCURRENCY=4: a fifth run waits for a slot.
+    threads = [(await client.threads.create())["thread_id"] for _ in range(5)]
+    body = {"input": {"steps": []}, "config": {"configurable": {"delay": 0.6}}}
+    runs = [await client.runs.create(thread_id, "slow", **body) for thread_id in threads]
+    await asyncio.sleep(0.3)
+    statuses = [(await client.runs.get(t, r["run_id"]))["status"] for t, r in zip(threads, runs, strict=True)]
+    assert statuses.count("running") == 4 and statuses.count("pending") == 1
+    results = await asyncio.gather(*(client.runs.join(t, r["run_id"]) for t, r in zip(threads, runs, strict=True)))
+    assert all(result == {"steps": ["step 1"]} for result in results)
+
+
+async def test_openapi_and_docs(api_server):
+    async with httpx.AsyncClient(base_url=api_server.url) as http:
+        document = (await http.get("/openapi.json")).json()
+        docs = await http.get("/docs")
+    assert document["openapi"].startswith("3.")
+    for path in ("/threads/{thread_id}/runs/stream", "/assistants/search", "/store/items", "/runs/wait"):
+        assert path in document["paths"]
+    assert docs.status_code == 200 and "/openapi.json" in docs.text

@@ -100,7 +100,7 @@ async def test_bad_requests_raise_domain_errors(services):
         await runs.wait(thread_id, {"assistant_id": "nope"})
     with pytest.raises(InvalidRequest, match="multitask_strategy must be one of"):
         await runs.wait(thread_id, {"assistant_id": "agent", "multitask_strategy": "sometimes"})
-    with pytest.raises(InvalidRequest, match="webhook is not supported"):
+    with pytest.raises(InvalidRequest, match="points at this host"):
         await runs.wait(thread_id, {"assistant_id": "agent", "webhook": "http://127.0.0.1:1/"})
     with pytest.raises(InvalidRequest, match="unknown field 'colour'"):
         await runs.wait(thread_id, {"assistant_id": "agent", "colour": "red"})

@@ -94,6 +94,13 @@ def test_long_term_memory_crosses_threads_for_the_same_user_only(client):
         ("POST", "/threads/THREAD/runs/wait", '{"assistant_id": 7}', 422, "assistant_id is required"),
         ("POST", "/threads/THREAD/runs/wait", '{"assistant_id": "agent", "input": "hi"}', 422, "input must be"),
         ("POST", "/threads/THREAD/runs/wait", '{"assistant_id": "agent", "config": []}', 422, "config must be"),
+        (
+            "POST",
+            "/threads/THREAD/runs/wait",
+            '{"assistant_id": "agent", "webhook": "http://127.0.0.1:9/hook"}',
+            422,
+            "points at this host",
+        ),
     ],
 )
 def test_bad_input_gets_a_4xx_with_detail(client, method, path, body, status, detail):

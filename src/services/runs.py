@@ -15,6 +15,7 @@ import uuid
 from collections import OrderedDict
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from langchain_core.messages import BaseMessage, BaseMessageChunk, message_chunk_to_message
@@ -27,6 +28,7 @@ from src.services.graphs import GraphRegistry
 from src.services.repository import Record, Repository
 from src.services.serialization import to_jsonable
 from src.services.threads import optional_dict, parse_thread_id, reject_unknown, require_dict
+from src.services.webhooks import WebhookSender
 
 logger = logging.getLogger(__name__)
 
@@ -70,10 +72,11 @@ RUN_FIELDS = frozenset(
         "on_completion",
         # Every run's events are kept while it runs, so every stream can be resumed.
         "stream_resumable",
+        "webhook",
     }
 )
 # Fields of the LangGraph API this server does not honour yet: refused, never ignored.
-UNSUPPORTED_RUN_FIELDS = frozenset({"webhook", "after_seconds", "feedback_keys"})
+UNSUPPORTED_RUN_FIELDS = frozenset({"after_seconds", "feedback_keys"})
 # A quiet stream yields a heartbeat this often, so a client that left is noticed.
 HEARTBEAT_SECONDS = 0.2
 # Finished runs whose events stay available to late `join`/`stream` callers.
@@ -101,6 +104,7 @@ class RunRequest:
     on_completion: str
     options: dict[str, Any]
     kwargs: dict[str, Any]
+    webhook: str | None = None
     graph_id: str = ""  # set from the assistant
 
 
@@ -218,6 +222,7 @@ def parse_run_request(payload: Any, *, stateless: bool) -> RunRequest:
         on_completion=_choice(body, "on_completion", ON_COMPLETION),
         options={k: v for k, v in options.items() if v is not None},
         kwargs=to_jsonable({k: v for k, v in body.items() if k != "metadata" and v is not None}),
+        webhook=body.get("webhook"),
     )
 
 
@@ -276,13 +281,19 @@ class RunService:
     """
 
     def __init__(
-        self, repository: Repository, graphs: GraphRegistry, assistants: AssistantService, max_concurrency: int
+        self,
+        repository: Repository,
+        graphs: GraphRegistry,
+        assistants: AssistantService,
+        webhooks: WebhookSender,
+        max_concurrency: int,
     ) -> None:
         if max_concurrency < 1:
             raise ValueError(f"max_concurrency must be >= 1, got {max_concurrency}")
         self._repository = repository
         self._graphs = graphs
         self._assistants = assistants
+        self._webhooks = webhooks
         self._slots = asyncio.Semaphore(max_concurrency)
         self._thread_locks: dict[str, asyncio.Lock] = {}
         self._active: dict[str, ActiveRun] = {}
@@ -295,6 +306,8 @@ class RunService:
         """Validate and start a run in the background; `thread_id` None makes a stateless run."""
         stateless = thread_id is None
         request = parse_run_request(payload, stateless=stateless)
+        if request.webhook is not None:
+            self._webhooks.validate(request.webhook)
         apply_assistant(request, await self._assistants.resolve(request.assistant_id))
         if stateless:
             thread_id = str(uuid.uuid4())
@@ -355,6 +368,7 @@ class RunService:
     async def _run(self, active: ActiveRun, stateless: bool) -> None:
         run_id, thread_id = active.record["run_id"], active.record["thread_id"]
         status, error = "success", None
+        started_at = datetime.now(UTC)
         try:
             async with self._thread_turn(thread_id), self._slots:
                 await self._repository.set_run_status(run_id, "running")
@@ -371,6 +385,9 @@ class RunService:
             active.record["status"] = status
             active.stream.close()
             self._forget(active)
+            if active.request.webhook:
+                values = None if status == "error" else active.final
+                self._webhooks.send(active.request.webhook, active.record, values, error, started_at)
             if stateless and active.request.on_completion == "delete":
                 await self._repository.delete_thread(thread_id)
         logger.debug("run %s on thread %s: %s%s", run_id, thread_id, status, f" ({error})" if error else "")
@@ -571,6 +588,31 @@ class RunService:
             with contextlib.suppress(asyncio.CancelledError):
                 await asyncio.shield(active.task)
 
+    async def cancel_many(self, payload: Any, action: Any) -> None:
+        """Cancel the runs named by id, the runs of a thread, or every run with a status."""
+        if action not in (None, *CANCEL_ACTIONS):
+            raise InvalidRequest(f"action must be one of {', '.join(CANCEL_ACTIONS)}; 'rollback' is not supported yet")
+        body = require_dict(payload)
+        reject_unknown(body, frozenset({"thread_id", "run_ids", "status"}))
+        thread_id = parse_thread_id(body["thread_id"]) if body.get("thread_id") else None
+        run_ids = body.get("run_ids")
+        status = body.get("status")
+        if run_ids is not None and (not isinstance(run_ids, list) or not run_ids):
+            raise InvalidRequest("run_ids must be a non-empty list of run ids")
+        if status is not None and status not in ("pending", "running", "all"):
+            raise InvalidRequest(f"status must be one of pending, running, all, got {status!r}")
+        if run_ids is None and status is None and thread_id is None:
+            raise InvalidRequest("name the runs to cancel: run_ids, thread_id or status")
+        wanted = {parse_thread_id(r, "run_ids[]") for r in run_ids} if run_ids is not None else None
+        for active in list(self._active.values()):
+            if wanted is not None and active.record["run_id"] not in wanted:
+                continue
+            if thread_id is not None and active.record["thread_id"] != thread_id:
+                continue
+            if status not in (None, "all") and active.record["status"] != status:
+                continue
+            self._cancel(active, "cancelled by request")
+
     async def delete(self, thread_id: str, run_id: str) -> None:
         await self.get(thread_id, run_id)
         if parse_thread_id(run_id, "run_id") in self._active:
@@ -613,10 +655,14 @@ def public_run(record: Record) -> dict[str, Any]:
 
 
 async def init_run_service(
-    repository: Repository, graphs: GraphRegistry, assistants: AssistantService, max_concurrency: int
+    repository: Repository,
+    graphs: GraphRegistry,
+    assistants: AssistantService,
+    webhooks: WebhookSender,
+    max_concurrency: int,
 ) -> AsyncIterator[RunService]:
     """Resource: the run service; on shutdown, runs are cancelled before the pool closes."""
-    service = RunService(repository, graphs, assistants, max_concurrency)
+    service = RunService(repository, graphs, assistants, webhooks, max_concurrency)
     try:
         yield service
     finally:

@@ -16,6 +16,7 @@ from src.containers import Container
 from src.services.database import DatabaseUnavailable
 from src.services.errors import ServiceError
 from src.settings import ConfigError
+from src.web import openapi
 from src.web.http import provide, resolved
 from src.web.routes import assistants, runs, store, system, threads
 
@@ -97,4 +98,5 @@ def create_app(container: Container, started_at: float | None = None) -> Robyn:
 
     for register in (system.register, assistants.register, threads.register, runs.register, store.register):
         register(app, container)
+    openapi.register(app)
     return app

@@ -116,6 +116,9 @@ def register(app: Robyn, container: Container) -> None:
     @endpoint
     async def thread_stream(request: Request) -> StreamingResponse:
         runs = await provide(container.run_service)
+        for mode in query_params(request, "stream_mode"):
+            if mode != "run_modes":
+                raise InvalidRequest(f"stream_mode {mode!r} is not supported for thread streams; use 'run_modes'")
         active = await runs.thread_stream(request.path_params["thread_id"])
         return _stream(runs, active, False, after=_last_event_id(request))
 
@@ -130,6 +133,13 @@ def register(app: Robyn, container: Container) -> None:
         )
         return Response(status_code=202 if not _flag(request, "wait") else 204, headers={}, description="")
 
+    @endpoint
+    async def cancel_runs(request: Request) -> Response:
+        runs = await provide(container.run_service)
+        await runs.cancel_many(read_json(request, empty={}), query_param(request, "action"))
+        return no_content()
+
+    app.add_route("POST", "/runs/cancel", cancel_runs)
     for prefix in ("/threads/:thread_id", ""):
         app.add_route("POST", f"{prefix}/runs", create_background)
         app.add_route("POST", f"{prefix}/runs/stream", create_stream)
