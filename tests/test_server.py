@@ -227,3 +227,29 @@ def test_postgres_server_keeps_state_across_restart_and_leaves_no_connection(ser
         assert reply(http, thread_id, "what is my name?") == "Your name is Grace."
         assert reply(http, new_thread(http), "what do you remember?") == "Here is what I remember: I like tea."
     assert restarted.stop() == 0
+
+
+@pytest.mark.postgres
+def test_restart_keeps_runs_and_assistants_and_settles_runs_cut_short(server_factory, pg_url):
+    env = {"DATABASE_URL": pg_url, "CONFIG_FILE": str(TEST_CONFIG)}
+    server = server_factory(env=env).start()
+    with httpx.Client(base_url=server.url, timeout=30) as http:
+        assistant = http.post("/assistants", json={"graph_id": "agent", "name": f"kept-{uuid.uuid4()}"}).json()
+        thread_id = new_thread(http)
+        finished = http.post(f"/threads/{thread_id}/runs", json=user("hello")).json()
+        http.get(f"/threads/{thread_id}/runs/{finished['run_id']}/join")
+        slow_thread = new_thread(http)
+        body = {"assistant_id": "slow", "input": {"steps": []}, "config": {"configurable": {"delay": 30}}}
+        cut_short = http.post(f"/threads/{slow_thread}/runs", json=body).json()
+        time.sleep(0.3)
+    assert server.stop() == 0  # stops while the slow run is still running
+
+    restarted = server_factory(env=env).start()
+    with httpx.Client(base_url=restarted.url, timeout=30) as http:
+        assert http.get(f"/assistants/{assistant['assistant_id']}").json()["name"] == assistant["name"]
+        runs = http.get(f"/threads/{thread_id}/runs").json()
+        assert [(r["run_id"], r["status"]) for r in runs] == [(finished["run_id"], "success")]
+        settled = http.get(f"/threads/{slow_thread}/runs/{cut_short['run_id']}").json()
+        assert settled["status"] in ("interrupted", "error")
+        assert http.get(f"/threads/{slow_thread}").json()["status"] in ("idle", "error")
+    assert restarted.stop() == 0
