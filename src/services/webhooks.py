@@ -18,6 +18,8 @@ from src.services.serialization import dumps
 logger = logging.getLogger(__name__)
 
 WEBHOOK_TIMEOUT = 10.0
+# At shutdown, calls still in flight get this long: the server must stop within seconds.
+DRAIN_TIMEOUT = 2.0
 LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain"})
 
 
@@ -70,7 +72,7 @@ class WebhookSender:
 
     async def drain(self) -> None:
         if self._pending:
-            await asyncio.wait(list(self._pending), timeout=WEBHOOK_TIMEOUT)
+            await asyncio.wait(list(self._pending), timeout=DRAIN_TIMEOUT)
 
 
 def _is_loopback(host: str) -> bool:
