@@ -179,8 +179,16 @@ def test_sync_client_round_trip(sync_client: SyncLangGraphClient) -> None:
     assert set(caught.value.response.json()) == {"detail"}
 
 
-async def test_ttl_is_refused_when_the_store_cannot_expire_items(client: LangGraphClient) -> None:
+async def test_ttl_is_honoured_on_postgres_and_refused_in_memory(
+    client: LangGraphClient, api_server: ServerProcess
+) -> None:
     namespace = new_namespace()
+    if "DATABASE_URL" in api_server.env:  # the Postgres store expires items (a sweeper runs every minute)
+        await client.store.put_item(namespace, "k", {"a": 1}, ttl=5)
+        assert (await client.store.get_item(namespace, "k", refresh_ttl=True))["value"] == {"a": 1}
+        found = await client.store.search_items(namespace, refresh_ttl=True)
+        assert [item["key"] for item in found["items"]] == ["k"]
+        return
     for call in (
         client.store.put_item(namespace, "k", {"a": 1}, ttl=5),
         client.store.get_item(namespace, "k", refresh_ttl=True),

@@ -26,6 +26,8 @@ from src.services.database import CHECKPOINT_TABLES_RLS, STORE_TABLES_RLS, Pool,
 
 logger = logging.getLogger(__name__)
 
+STORE_SWEEP_MINUTES = 1
+
 
 class ThreadShardedSaver(BaseCheckpointSaver[str]):
     """Postgres checkpointer whose runs on different threads use the pool in parallel.
@@ -170,10 +172,13 @@ async def init_store(pool: Pool | None) -> AsyncIterator[BaseStore]:
             _stop_batch_task(setup_store)
         await execute_all(conn, STORE_TABLES_RLS)
     logger.info("store tables ready, row-level security enabled")
-    store = AsyncPostgresStore(pool)
+    # TTL on: items put with a `ttl` expire (and reads refresh them); items without one stay.
+    store = AsyncPostgresStore(pool, ttl={"refresh_on_read": True, "sweep_interval_minutes": STORE_SWEEP_MINUTES})
+    await store.start_ttl_sweeper()
     try:
         yield store
     finally:
+        await store.stop_ttl_sweeper(timeout=1.0)
         _stop_batch_task(store)
 
 

@@ -229,11 +229,11 @@ class StoreService:
 
     TTL: `ttl` (put) and `refresh_ttl: true` (get, search) are honoured only when the
     store can expire items, that is when it declares `supports_ttl` and was built with
-    a TTL config (`ttl=TTLConfig(...)`, as `langgraph dev` does from `store.ttl`). An
-    unconfigured `AsyncPostgresStore` would record an expiry time that nothing ever
-    acts on, so it counts as not supporting TTL: those requests get a 422 instead of
-    silently keeping items forever. `refresh_ttl: false` is always accepted: a store
-    without expiry refreshes nothing.
+    a TTL config (`ttl=TTLConfig(...)`, as `langgraph dev` does from `store.ttl`). The
+    server's Postgres store is built that way, with its sweeper running; the in-memory
+    store cannot expire items, so there those requests get a 422 instead of silently
+    keeping items forever. `refresh_ttl: false` is always accepted: a store without
+    expiry refreshes nothing.
     """
 
     def __init__(self, store: BaseStore) -> None:
