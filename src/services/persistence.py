@@ -108,6 +108,10 @@ class ThreadShardedSaver(BaseCheckpointSaver[str]):
     async def adelete_thread(self, thread_id: str) -> None:
         await self._for_thread(thread_id).adelete_thread(thread_id)
 
+    async def aprune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
+        # Pruning takes its own row locks per thread; any shard's lock will do.
+        await self.shards[0].aprune(thread_ids, strategy=strategy)
+
     async def aget_delta_channel_history(self, *, config: RunnableConfig, channels: Sequence[str]) -> Any:
         return await self._for(config).aget_delta_channel_history(config=config, channels=channels)
 
