@@ -31,7 +31,17 @@ from src.services.errors import Conflict, InvalidRequest, NotFound, ServiceError
 from src.services.graphs import GraphFactoryError, GraphRegistry
 from src.services.repository import Record, Repository, now
 from src.services.serialization import to_jsonable
-from src.services.threads import reject_unknown, require_dict
+from src.services.validation import (
+    choice,
+    integer,
+    json_contains,
+    json_type,
+    optional_object,
+    optional_string,
+    query_flag,
+    reject_unknown,
+    require_object,
+)
 
 logger = logging.getLogger(__name__)
 Connection = AsyncConnection[DictRow]
@@ -147,23 +157,6 @@ class AssistantBadRequest(ServiceError):
 def default_assistant_id(graph_id: str) -> str:
     """The id of a graph's default assistant, the same as the LangGraph API's."""
     return str(uuid.uuid5(NAMESPACE_GRAPH, graph_id))
-
-
-def json_contains(container: Any, contained: Any) -> bool:
-    """Postgres's jsonb `@>` for values below the top-level object, for the in-memory repository."""
-    if isinstance(contained, dict):
-        return isinstance(container, dict) and all(
-            key in container and json_contains(container[key], value) for key, value in contained.items()
-        )
-    if isinstance(contained, list):
-        return isinstance(container, list) and all(
-            any(json_contains(item, wanted) for item in container) for wanted in contained
-        )
-    if isinstance(contained, bool) or isinstance(container, bool):
-        return type(contained) is type(container) and contained == container
-    if isinstance(contained, (int, float)) and isinstance(container, (int, float)):
-        return contained == container
-    return type(contained) is type(container) and contained == container
 
 
 def apply_patch(current: Record, changes: Mapping[str, Any]) -> Record:
@@ -503,52 +496,9 @@ def graph_schemas(graph: Pregel) -> dict[str, Any]:
 # --- request validation ---
 
 
-def _type_name(value: Any) -> str:
-    return "null" if value is None else type(value).__name__
-
-
-def _string(body: dict[str, Any], key: str, *, required: bool = False) -> str | None:
-    value = body.get(key)
-    if value is None:
-        if required:
-            raise InvalidRequest(f"{key} is required")
-        return None
-    if not isinstance(value, str):
-        raise InvalidRequest(f"{key} must be a string, got {_type_name(value)}")
-    return value
-
-
-def _object(body: dict[str, Any], key: str) -> dict[str, Any] | None:
-    value = body.get(key)
-    if value is not None and not isinstance(value, dict):
-        raise InvalidRequest(f"{key} must be an object, got {_type_name(value)}")
-    return value
-
-
-def _integer(body: dict[str, Any], key: str, default: int, minimum: int, maximum: int | None = None) -> int:
-    value = body.get(key)
-    if value is None:
-        return default
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise InvalidRequest(f"{key} must be an integer, got {_type_name(value)}")
-    if value < minimum or (maximum is not None and value > maximum):
-        bounds = f"between {minimum} and {maximum}" if maximum is not None else f"at least {minimum}"
-        raise InvalidRequest(f"{key} must be {bounds}, got {value}")
-    return value
-
-
-def _choice(body: dict[str, Any], key: str, choices: tuple[str, ...], default: str) -> str:
-    value = body.get(key)
-    if value is None:
-        return default
-    if value not in choices:
-        raise InvalidRequest(f"{key} must be one of {', '.join(choices)}, got {value!r}")
-    return str(value)
-
-
 def _config(body: dict[str, Any]) -> dict[str, Any] | None:
     """The LangGraph API's Config schema: tags (strings), recursion_limit (integer), configurable (object)."""
-    config = _object(body, "config")
+    config = optional_object(body, "config")
     if config is None:
         return None
     tags = config.get("tags")
@@ -556,10 +506,10 @@ def _config(body: dict[str, Any]) -> dict[str, Any] | None:
         raise InvalidRequest("config.tags must be a list of strings")
     limit = config.get("recursion_limit")
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int)):
-        raise InvalidRequest(f"config.recursion_limit must be an integer, got {_type_name(limit)}")
+        raise InvalidRequest(f"config.recursion_limit must be an integer, got {json_type(limit)}")
     configurable = config.get("configurable")
     if configurable is not None and not isinstance(configurable, dict):
-        raise InvalidRequest(f"config.configurable must be an object, got {_type_name(configurable)}")
+        raise InvalidRequest(f"config.configurable must be an object, got {json_type(configurable)}")
     return config
 
 
@@ -576,14 +526,6 @@ def _consolidate(
     if context:
         config["configurable"] = copy.deepcopy(context)
     return config, copy.deepcopy(context or {})
-
-
-def _query_flag(value: str | None, name: str) -> bool:
-    if value is None or value == "" or value in BOOLEAN_FALSE:
-        return False
-    if value in BOOLEAN_TRUE:
-        return True
-    raise InvalidRequest(f"{name} must be true or false, got {value!r}")
 
 
 def _xray(value: str | None) -> bool | int:
@@ -698,9 +640,9 @@ class AssistantService:
     # --- CRUD ---
 
     async def create(self, payload: Any) -> dict[str, Any]:
-        body = require_dict(payload)
+        body = require_object(payload)
         reject_unknown(body, CREATE_FIELDS)
-        graph_id = _string(body, "graph_id", required=True)
+        graph_id = optional_string(body, "graph_id", required=True)
         assert graph_id is not None
         raw_id = body.get("assistant_id")
         assistant_id = str(uuid.uuid4())
@@ -710,11 +652,11 @@ class AssistantService:
             except ValueError:
                 raise InvalidRequest("Invalid assistant ID: must be a UUID") from None
         config = _config(body)
-        context = _object(body, "context")
-        metadata = _object(body, "metadata") or {}
-        if_exists = _choice(body, "if_exists", IF_EXISTS, "raise")
-        name = _string(body, "name") or DEFAULT_NAME
-        description = _string(body, "description")
+        context = optional_object(body, "context")
+        metadata = optional_object(body, "metadata") or {}
+        if_exists = choice(body, "if_exists", IF_EXISTS, "raise")
+        name = optional_string(body, "name") or DEFAULT_NAME
+        description = optional_string(body, "description")
         self._require_graph(graph_id)
         config, context = _consolidate(config, context)
         await self.ensure_defaults()
@@ -742,14 +684,14 @@ class AssistantService:
         return public_assistant(await self._record_at(assistant_id))
 
     async def patch(self, assistant_id: str, payload: Any) -> dict[str, Any]:
-        body = require_dict(payload)
+        body = require_object(payload)
         reject_unknown(body, PATCH_FIELDS)
-        graph_id = _string(body, "graph_id")
+        graph_id = optional_string(body, "graph_id")
         config = _config(body)
-        context = _object(body, "context")
-        metadata = _object(body, "metadata")
-        name = _string(body, "name")
-        description = _string(body, "description")
+        context = optional_object(body, "context")
+        metadata = optional_object(body, "metadata")
+        name = optional_string(body, "name")
+        description = optional_string(body, "description")
         if graph_id is not None:
             self._require_graph(graph_id)
         if config and config.get("configurable") and context:
@@ -775,31 +717,31 @@ class AssistantService:
     async def delete(self, assistant_id: str, delete_threads: str | None = None) -> None:
         """Delete the assistant and all its versions. A default assistant can be deleted too (as in the
         LangGraph API); it is created again when the server next starts."""
-        if _query_flag(delete_threads, "delete_threads"):
+        if bool(query_flag(delete_threads, "delete_threads")):
             raise InvalidRequest("delete_threads is not supported by this server yet")
         record = await self._record_at(assistant_id)
         if not await self._repository.delete(record["assistant_id"]):
             raise AssistantNotFound(assistant_id)
 
     def _filter(self, body: dict[str, Any]) -> AssistantFilter:
-        graph_id = _string(body, "graph_id")
+        graph_id = optional_string(body, "graph_id")
         if graph_id is not None:
             self._require_graph(graph_id)
         return AssistantFilter(
             graph_ids=self._graphs.ids,
             graph_id=graph_id,
-            name=_string(body, "name"),
-            metadata=_object(body, "metadata") or {},
+            name=optional_string(body, "name"),
+            metadata=optional_object(body, "metadata") or {},
         )
 
     async def search(self, payload: Any) -> tuple[list[dict[str, Any]], dict[str, str]]:
         """Matching assistants and the LangGraph API's X-Pagination-* headers."""
-        body = require_dict(payload)
+        body = require_object(payload)
         reject_unknown(body, SEARCH_FIELDS)
-        limit = _integer(body, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
-        offset = _integer(body, "offset", 0, 0)
-        sort_by = _choice(body, "sort_by", SORT_FIELDS, "created_at")
-        sort_order = _choice(body, "sort_order", SORT_ORDERS, "desc")
+        limit = integer(body, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
+        offset = integer(body, "offset", 0, 0)
+        sort_by = choice(body, "sort_by", SORT_FIELDS, "created_at")
+        sort_order = choice(body, "sort_order", SORT_ORDERS, "desc")
         select = body.get("select")
         if select is not None:
             if not isinstance(select, list) or not all(isinstance(column, str) for column in select):
@@ -823,7 +765,7 @@ class AssistantService:
         return assistants, headers
 
     async def count(self, payload: Any) -> int:
-        body = require_dict(payload)
+        body = require_object(payload)
         reject_unknown(body, COUNT_FIELDS)
         where = self._filter(body)
         await self.ensure_defaults()
@@ -853,7 +795,7 @@ class AssistantService:
     async def subgraphs(
         self, assistant_id: str, namespace: str | None = None, recurse: str | None = None
     ) -> dict[str, Any]:
-        recursive = _query_flag(recurse, "recurse")
+        recursive = bool(query_flag(recurse, "recurse"))
         graph = await self._graph_of(await self._record_at(assistant_id))
         try:
             found = [(ns, sub) async for ns, sub in graph.aget_subgraphs(namespace=namespace, recurse=recursive)]
@@ -868,11 +810,11 @@ class AssistantService:
     # --- versions ---
 
     async def versions(self, assistant_id: str, payload: Any) -> list[dict[str, Any]]:
-        body = require_dict(payload)
+        body = require_object(payload)
         reject_unknown(body, VERSIONS_FIELDS)
-        metadata = _object(body, "metadata") or {}
-        limit = _integer(body, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
-        offset = _integer(body, "offset", 0, 0)
+        metadata = optional_object(body, "metadata") or {}
+        limit = integer(body, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
+        offset = integer(body, "offset", 0, 0)
         record = await self._record_at(assistant_id)
         found = await self._repository.versions(record["assistant_id"], metadata, limit, offset)
         if not found:
@@ -881,7 +823,7 @@ class AssistantService:
 
     async def set_latest(self, assistant_id: str, payload: Any, version: str | None = None) -> dict[str, Any]:
         """Make a stored version current; the version comes in the body (as the SDK sends it) or the query."""
-        body = require_dict(payload)
+        body = require_object(payload)
         reject_unknown(body, LATEST_FIELDS)
         if body.get("version") is None and version is not None:
             try:
@@ -890,7 +832,7 @@ class AssistantService:
                 raise InvalidRequest(f"version must be an integer, got {version!r}") from None
         if body.get("version") is None:
             raise InvalidRequest("version is required")
-        chosen = _integer(body, "version", 0, 1)
+        chosen = integer(body, "version", 0, 1)
         record = await self._record_at(assistant_id)
         updated = await self._repository.set_latest(record["assistant_id"], chosen)
         if updated is None:

@@ -18,6 +18,7 @@ from typing import Any
 from psycopg.types.json import Jsonb
 
 from src.services.database import Pool, execute_all, setup_lock
+from src.services.validation import json_contains
 
 logger = logging.getLogger(__name__)
 
@@ -167,8 +168,8 @@ class ThreadFilter:
 
     def matches(self, thread: Record) -> bool:
         return (
-            (self.metadata is None or contains(thread["metadata"], self.metadata))
-            and (self.values is None or contains(thread["values"] or {}, self.values))
+            (self.metadata is None or json_contains(thread["metadata"], self.metadata))
+            and (self.values is None or json_contains(thread["values"] or {}, self.values))
             and (self.status is None or thread["status"] == self.status)
             and (self.ids is None or thread["thread_id"] in self.ids)
         )
@@ -180,17 +181,6 @@ class ThreadFilter:
             "status": self.status,
             "ids": self.ids,
         }
-
-
-def contains(document: Any, pattern: Any) -> bool:
-    """Postgres's jsonb @> for in-memory records."""
-    if isinstance(pattern, dict):
-        return isinstance(document, dict) and all(
-            key in document and contains(document[key], value) for key, value in pattern.items()
-        )
-    if isinstance(pattern, list):
-        return isinstance(document, list) and all(any(contains(d, p) for d in document) for p in pattern)
-    return document == pattern
 
 
 class Repository(ABC):

@@ -27,7 +27,8 @@ from src.services.errors import Conflict, InvalidRequest, NotFound, ThreadBusy
 from src.services.graphs import GraphRegistry
 from src.services.repository import Record, Repository
 from src.services.serialization import to_jsonable
-from src.services.threads import optional_dict, parse_thread_id, reject_unknown, require_dict
+from src.services.threads import parse_thread_id
+from src.services.validation import choice, optional_object, query_integer, reject_unknown, require_object
 from src.services.webhooks import WebhookSender
 
 logger = logging.getLogger(__name__)
@@ -120,15 +121,6 @@ def apply_assistant(request: RunRequest, assistant: dict[str, Any]) -> None:
         request.context = {**(assistant.get("context") or {}), **(request.context or {})}
 
 
-def _choice(body: dict[str, Any], key: str, choices: tuple[str, ...], default: str | None = None) -> str:
-    value = body.get(key)
-    if value is None:
-        return default or choices[0]
-    if value not in choices:
-        raise InvalidRequest(f"{key} must be one of {', '.join(choices)}, got {value!r}")
-    return str(value)
-
-
 def _interrupt_nodes(body: dict[str, Any], key: str) -> list[str] | str | None:
     value = body.get(key)
     if value is None or value == "*":
@@ -139,7 +131,7 @@ def _interrupt_nodes(body: dict[str, Any], key: str) -> list[str] | str | None:
 
 
 def _command(body: dict[str, Any]) -> Command | None:
-    command = optional_dict(body, "command")
+    command = optional_object(body, "command")
     if command is None:
         return None
     reject_unknown(command, frozenset({"resume", "update", "goto"}))
@@ -165,7 +157,7 @@ def parse_stream_modes(value: Any, default: list[str]) -> list[str]:
 
 
 def parse_run_request(payload: Any, *, stateless: bool) -> RunRequest:
-    body = require_dict(payload)
+    body = require_object(payload)
     reject_unknown(body, RUN_FIELDS, UNSUPPORTED_RUN_FIELDS)
     assistant_id = body.get("assistant_id")
     if not isinstance(assistant_id, str) or not assistant_id:
@@ -176,15 +168,15 @@ def parse_run_request(payload: Any, *, stateless: bool) -> RunRequest:
         raise InvalidRequest("send either input or command, not both")
     if graph_input is not None and not isinstance(graph_input, (dict, list)):
         raise InvalidRequest(f"input must be an object, got {type(graph_input).__name__}")
-    given = optional_dict(body, "config") or {}
+    given = optional_object(body, "config") or {}
     configurable = given.get("configurable") or {}
     if not isinstance(configurable, dict):
         raise InvalidRequest("config.configurable must be an object")
-    checkpoint = optional_dict(body, "checkpoint") or {}
+    checkpoint = optional_object(body, "checkpoint") or {}
     checkpoint_id = body.get("checkpoint_id")
     if checkpoint_id is not None and not isinstance(checkpoint_id, str):
         raise InvalidRequest("checkpoint_id must be a string")
-    metadata = optional_dict(body, "metadata") or {}
+    metadata = optional_object(body, "metadata") or {}
     durability = body.get("durability")
     if durability is not None and durability not in DURABILITY:
         raise InvalidRequest(f"durability must be one of {', '.join(DURABILITY)}, got {durability!r}")
@@ -212,14 +204,14 @@ def parse_run_request(payload: Any, *, stateless: bool) -> RunRequest:
         assistant_id=assistant_id,
         graph_input=command if command is not None else graph_input,
         config=config,  # type: ignore[arg-type]  # built above with every RunnableConfig key it uses
-        context=optional_dict(body, "context"),
+        context=optional_object(body, "context"),
         metadata=metadata,
         stream_modes=parse_stream_modes(body.get("stream_mode"), ["values"]),
         subgraphs=subgraphs,
-        multitask_strategy=_choice(body, "multitask_strategy", MULTITASK_STRATEGIES, "enqueue"),
-        if_not_exists=_choice(body, "if_not_exists", IF_NOT_EXISTS, "create" if stateless else "reject"),
-        on_disconnect=_choice(body, "on_disconnect", ON_DISCONNECT, "continue"),
-        on_completion=_choice(body, "on_completion", ON_COMPLETION),
+        multitask_strategy=choice(body, "multitask_strategy", MULTITASK_STRATEGIES, "enqueue"),
+        if_not_exists=choice(body, "if_not_exists", IF_NOT_EXISTS, "create" if stateless else "reject"),
+        on_disconnect=choice(body, "on_disconnect", ON_DISCONNECT, "continue"),
+        on_completion=choice(body, "on_completion", ON_COMPLETION, ON_COMPLETION[0]),
         options={k: v for k, v in options.items() if v is not None},
         kwargs=to_jsonable({k: v for k, v in body.items() if k != "metadata" and v is not None}),
         webhook=body.get("webhook"),
@@ -572,7 +564,7 @@ class RunService:
             raise NotFound(f"Thread {thread_id!r} not found")
         if status is not None and status not in RUN_STATUSES:
             raise InvalidRequest(f"status must be one of {', '.join(RUN_STATUSES)}, got {status!r}")
-        limit, offset = _int(limit, "limit", 10), _int(offset, "offset", 0)
+        limit, offset = query_integer(limit, "limit", 10), query_integer(offset, "offset", 0)
         records = await self._repository.list_runs(thread_id, limit, offset, status)
         return [public_run(record) for record in records]
 
@@ -592,7 +584,7 @@ class RunService:
         """Cancel the runs named by id, the runs of a thread, or every run with a status."""
         if action not in (None, *CANCEL_ACTIONS):
             raise InvalidRequest(f"action must be one of {', '.join(CANCEL_ACTIONS)}; 'rollback' is not supported yet")
-        body = require_dict(payload)
+        body = require_object(payload)
         reject_unknown(body, frozenset({"thread_id", "run_ids", "status"}))
         thread_id = parse_thread_id(body["thread_id"]) if body.get("thread_id") else None
         run_ids = body.get("run_ids")
@@ -625,18 +617,6 @@ class RunService:
         for active in list(self._active.values()):
             self._cancel(active, "the server stopped")
         await asyncio.gather(*tasks, return_exceptions=True)
-
-
-def _int(value: Any, name: str, default: int) -> int:
-    if value is None:
-        return default
-    try:
-        number = int(value)
-    except (TypeError, ValueError):
-        raise InvalidRequest(f"{name} must be an integer, got {value!r}") from None
-    if number < 0:
-        raise InvalidRequest(f"{name} must be >= 0, got {number}")
-    return number
 
 
 def public_run(record: Record) -> dict[str, Any]:

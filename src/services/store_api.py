@@ -22,8 +22,8 @@ from typing import Any, Literal
 from langgraph.store.base import BaseStore, InvalidNamespaceError, Item
 
 from src.services.errors import InvalidRequest, NotFound
+from src.services.validation import integer, json_type, query_flag
 
-MAX_INT = 2**31 - 1  # limit, offset and max_depth: max_depth is an SQL integer in the Postgres store
 MAX_TEXT_BYTES = 1024  # a key, or a dot-joined namespace, in UTF-8
 MAX_VALUE_DEPTH = 200  # nesting of objects and arrays inside a value or a filter
 MAX_TTL_MINUTES = 1_000_000_000  # about 1,900 years: Postgres intervals overflow not far above
@@ -35,23 +35,6 @@ PUT_FIELDS = frozenset({"namespace", "key", "value", "index", "ttl"})
 DELETE_FIELDS = frozenset({"namespace", "key"})
 SEARCH_FIELDS = frozenset({"namespace_prefix", "filter", "limit", "offset", "query", "refresh_ttl"})
 LIST_FIELDS = frozenset({"prefix", "suffix", "max_depth", "limit", "offset"})
-
-
-def json_type(value: Any) -> str:
-    """The JSON name of a decoded value's type, for error messages."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, (int, float)):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "array"
-    if isinstance(value, dict):
-        return "object"
-    return type(value).__name__
 
 
 def is_number(value: Any) -> bool:
@@ -147,17 +130,6 @@ def parse_key(value: Any) -> str:
     return value
 
 
-def parse_int(payload: dict[str, Any], field: str, default: int, minimum: int) -> int:
-    value = payload.get(field)
-    if value is None:
-        return default
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise InvalidRequest(f"{field} must be an integer, got {json_type(value)}")
-    if not minimum <= value <= MAX_INT:
-        raise InvalidRequest(f"{field} must be between {minimum} and {MAX_INT}, got {value}")
-    return value
-
-
 def parse_index(value: Any) -> Literal[False] | list[str] | None:
     if value is None or value is False:
         return value
@@ -199,18 +171,6 @@ def parse_filter(value: Any) -> dict[str, Any] | None:
                 raise InvalidRequest(f"{where}[{operator!r}] must be a number, got {json_type(operand)}")
             check_json(operand, f"{where}[{operator!r}]", int64=True)
     return value or None
-
-
-def parse_query_bool(value: str | None, field: str) -> bool | None:
-    """A boolean query parameter as the SDK writes it (httpx sends true/false)."""
-    if value is None:
-        return None
-    lowered = value.strip().lower()
-    if lowered in ("true", "1"):
-        return True
-    if lowered in ("false", "0"):
-        return False
-    raise InvalidRequest(f"{field} must be true or false, got {value!r}")
 
 
 def public_item(item: Item) -> dict[str, Any]:
@@ -303,7 +263,7 @@ class StoreService:
             raise InvalidRequest("namespace is required: its labels joined with '.', e.g. namespace=users.alice")
         labels = parse_namespace(namespace.split("."), "namespace")
         item_key = parse_key(key)
-        refresh = self._parse_refresh_ttl(parse_query_bool(refresh_ttl, "refresh_ttl"))
+        refresh = self._parse_refresh_ttl(query_flag(refresh_ttl, "refresh_ttl"))
         try:
             item = await self._store.aget(labels, item_key, refresh_ttl=refresh)
         except InvalidNamespaceError as exc:
@@ -331,8 +291,8 @@ class StoreService:
         body = require_object(payload, SEARCH_FIELDS)
         prefix = parse_namespace(or_empty(body.get("namespace_prefix")), "namespace_prefix")
         filter_ = parse_filter(body.get("filter"))
-        limit = parse_int(body, "limit", 10, 0)
-        offset = parse_int(body, "offset", 0, 0)
+        limit = integer(body, "limit", 10)
+        offset = integer(body, "offset", 0)
         query = body.get("query")
         if query is not None:
             if not isinstance(query, str):
@@ -357,9 +317,9 @@ class StoreService:
         body = require_object(payload, LIST_FIELDS)
         prefix = parse_optional_namespace(body, "prefix")
         suffix = parse_optional_namespace(body, "suffix")
-        max_depth = None if body.get("max_depth") is None else parse_int(body, "max_depth", 0, 1)
-        limit = parse_int(body, "limit", 100, 0)
-        offset = parse_int(body, "offset", 0, 0)
+        max_depth = None if body.get("max_depth") is None else integer(body, "max_depth", 0, 1)
+        limit = integer(body, "limit", 100)
+        offset = integer(body, "offset", 0)
         try:
             namespaces = await self._store.alist_namespaces(
                 prefix=prefix, suffix=suffix, max_depth=max_depth, limit=limit, offset=offset

@@ -15,38 +15,13 @@ from src.services.errors import Conflict, InvalidRequest, NotFound, ThreadNotFou
 from src.services.graphs import GraphRegistry
 from src.services.repository import Record, Repository, ThreadFilter
 from src.services.serialization import to_jsonable
+from src.services.validation import choice, integer, optional_object, parse_uuid, reject_unknown, require_object
 
 IF_EXISTS = ("raise", "do_nothing")
 
 
 def parse_thread_id(value: Any, field: str = "thread_id") -> str:
-    """Thread ids are UUIDs, as in the LangGraph API; return the canonical form."""
-    try:
-        return str(uuid.UUID(str(value)))
-    except ValueError:
-        raise InvalidRequest(f"{field} must be a UUID, got {value!r}") from None
-
-
-def require_dict(payload: Any, what: str = "request body") -> dict[str, Any]:
-    if not isinstance(payload, dict):
-        raise InvalidRequest(f"{what} must be a JSON object, got {type(payload).__name__}")
-    return payload
-
-
-def optional_dict(payload: dict[str, Any], key: str) -> dict[str, Any] | None:
-    value = payload.get(key)
-    if value is not None and not isinstance(value, dict):
-        raise InvalidRequest(f"{key} must be an object, got {type(value).__name__}")
-    return value
-
-
-def reject_unknown(payload: dict[str, Any], known: frozenset[str], unsupported: frozenset[str] = frozenset()) -> None:
-    for key, value in payload.items():
-        if key in known or value is None or value is False:  # clients send unset options as null/false
-            continue
-        if key in unsupported:
-            raise InvalidRequest(f"{key} is not supported by this server yet")
-        raise InvalidRequest(f"unknown field {key!r}; expected one of {', '.join(sorted(known))}")
+    return parse_uuid(value, field)
 
 
 def public_thread(record: Record) -> dict[str, Any]:
@@ -95,10 +70,10 @@ class ThreadService:
         self._checkpointer = checkpointer
 
     async def create(self, payload: Any) -> dict[str, Any]:
-        body = require_dict(payload)
+        body = require_object(payload)
         reject_unknown(body, frozenset({"thread_id", "metadata", "if_exists"}), frozenset({"supersteps", "ttl"}))
         thread_id = parse_thread_id(body["thread_id"]) if body.get("thread_id") is not None else str(uuid.uuid4())
-        metadata = optional_dict(body, "metadata") or {}
+        metadata = optional_object(body, "metadata") or {}
         if_exists = body.get("if_exists") or "raise"
         if if_exists not in IF_EXISTS:
             raise InvalidRequest(f"if_exists must be one of {', '.join(IF_EXISTS)}, got {if_exists!r}")
@@ -119,7 +94,7 @@ class ThreadService:
         return public_thread(await self.get_record(thread_id))
 
     async def search(self, payload: Any) -> list[dict[str, Any]]:
-        body = require_dict(payload)
+        body = require_object(payload)
         reject_unknown(
             body,
             frozenset({"metadata", "values", "status", "ids", "limit", "offset", "sort_by", "sort_order", "select"}),
@@ -132,8 +107,8 @@ class ThreadService:
             raise InvalidRequest(f"select must be a list of thread fields: {', '.join(THREAD_FIELDS)}")
         found = await self._repository.search_threads(
             _thread_filter(body),
-            non_negative(body, "limit", 10),
-            non_negative(body, "offset", 0),
+            integer(body, "limit", 10),
+            integer(body, "offset", 0),
             choice(body, "sort_by", THREAD_SORTS, "created_at"),
             choice(body, "sort_order", SORT_ORDERS, "desc"),
         )
@@ -143,15 +118,15 @@ class ThreadService:
         return threads
 
     async def count(self, payload: Any) -> int:
-        body = require_dict(payload)
+        body = require_object(payload)
         reject_unknown(body, frozenset({"metadata", "values", "status"}))
         return await self._repository.count_threads(_thread_filter(body))
 
     async def patch(self, thread_id: str, payload: Any) -> dict[str, Any]:
-        body = require_dict(payload)
+        body = require_object(payload)
         reject_unknown(body, frozenset({"metadata"}), frozenset({"ttl"}))
         record = await self.get_record(thread_id)
-        await self._repository.merge_thread_metadata(record["thread_id"], optional_dict(body, "metadata") or {})
+        await self._repository.merge_thread_metadata(record["thread_id"], optional_object(body, "metadata") or {})
         return await self.get(record["thread_id"])
 
     async def delete(self, thread_id: str) -> None:
@@ -217,9 +192,9 @@ class ThreadService:
         return state_dict(snapshot)
 
     async def history(self, thread_id: str, payload: Any) -> list[dict[str, Any]]:
-        body = require_dict(payload)
+        body = require_object(payload)
         reject_unknown(body, frozenset({"limit", "before", "metadata", "checkpoint"}))
-        limit, metadata = non_negative(body, "limit", 10), optional_dict(body, "metadata")
+        limit, metadata = integer(body, "limit", 10), optional_object(body, "metadata")
         record = await self.get_record(thread_id)
         config = _checkpoint_config(record["thread_id"], body.get("checkpoint"))
         before = body.get("before")
@@ -232,7 +207,7 @@ class ThreadService:
 
     async def update_state(self, thread_id: str, payload: Any) -> dict[str, Any]:
         """Apply `values` as if node `as_node` wrote them (LangGraph's update_state)."""
-        body = require_dict(payload)
+        body = require_object(payload)
         reject_unknown(body, frozenset({"values", "as_node", "checkpoint", "checkpoint_id"}))
         record = await self.get_record(thread_id)
         if record["status"] == "busy":
@@ -269,24 +244,6 @@ THREAD_STATUSES = ("idle", "busy", "interrupted", "error")
 SORT_ORDERS = ("asc", "desc")
 
 
-def choice(body: dict[str, Any], key: str, choices: tuple[str, ...], default: str) -> str:
-    value = body.get(key)
-    if value is None:
-        return default
-    if value not in choices:
-        raise InvalidRequest(f"{key} must be one of {', '.join(choices)}, got {value!r}")
-    return str(value)
-
-
-def non_negative(body: dict[str, Any], key: str, default: int) -> int:
-    value = body.get(key)
-    if value is None:
-        return default
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise InvalidRequest(f"{key} must be an integer >= 0, got {value!r}")
-    return value
-
-
 def _thread_filter(body: dict[str, Any]) -> ThreadFilter:
     ids = body.get("ids")
     if ids is not None:
@@ -297,7 +254,7 @@ def _thread_filter(body: dict[str, Any]) -> ThreadFilter:
     if status is not None and status not in THREAD_STATUSES:
         raise InvalidRequest(f"status must be one of {', '.join(THREAD_STATUSES)}, got {status!r}")
     return ThreadFilter(
-        metadata=optional_dict(body, "metadata"), values=optional_dict(body, "values"), status=status, ids=ids
+        metadata=optional_object(body, "metadata"), values=optional_object(body, "values"), status=status, ids=ids
     )
 
 

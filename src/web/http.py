@@ -16,6 +16,7 @@ from robyn.responses import StreamingResponse
 
 from src.services.errors import Conflict, InvalidRequest, NotFound, ServiceError
 from src.services.serialization import dumps
+from src.services.validation import query_flag
 
 logger = logging.getLogger("agent_server")
 T = TypeVar("T")
@@ -108,3 +109,8 @@ def query_params(request: Request, name: str) -> list[str]:
         return [unquote_plus(raw, errors="strict") for raw in request.query_params.get_all(name) or []]
     except UnicodeDecodeError:
         raise BadRequest(f"query parameter {name!r} is not percent-encoded UTF-8") from None
+
+
+def flag_param(request: Request, name: str) -> bool:
+    """A boolean query parameter; absent means false."""
+    return bool(query_flag(query_param(request, name), name))

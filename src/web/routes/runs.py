@@ -8,19 +8,8 @@ from robyn.responses import StreamingResponse
 from src.containers import Container
 from src.services.errors import InvalidRequest
 from src.services.runs import ActiveRun, RunService, parse_stream_modes
-from src.web.http import endpoint, json_response, no_content, provide, query_param, query_params, read_json
+from src.web.http import endpoint, flag_param, json_response, no_content, provide, query_param, query_params, read_json
 from src.web.sse import sse_body, sse_response
-
-
-def _flag(request: Request, name: str) -> bool:
-    value = query_param(request, name)
-    if value is None:
-        return False
-    if value.lower() in ("1", "true", "yes"):
-        return True
-    if value.lower() in ("0", "false", "no"):
-        return False
-    raise InvalidRequest(f"{name} must be true or false, got {value!r}")
 
 
 def _last_event_id(request: Request) -> int | None:
@@ -111,7 +100,7 @@ def register(app: Robyn, container: Container) -> None:
         modes = [mode for mode in query_params(request, "stream_mode") if mode] or None
         if modes:
             parse_stream_modes(modes, [])
-        return _stream(runs, active, _flag(request, "cancel_on_disconnect"), modes, _last_event_id(request))
+        return _stream(runs, active, flag_param(request, "cancel_on_disconnect"), modes, _last_event_id(request))
 
     @endpoint
     async def thread_stream(request: Request) -> StreamingResponse:
@@ -128,10 +117,10 @@ def register(app: Robyn, container: Container) -> None:
         await runs.cancel(
             request.path_params["thread_id"],
             request.path_params["run_id"],
-            _flag(request, "wait"),
+            flag_param(request, "wait"),
             query_param(request, "action"),
         )
-        return Response(status_code=202 if not _flag(request, "wait") else 204, headers={}, description="")
+        return Response(status_code=202 if not flag_param(request, "wait") else 204, headers={}, description="")
 
     @endpoint
     async def cancel_runs(request: Request) -> Response:

@@ -6,14 +6,8 @@ from robyn import Request, Response, Robyn
 
 from src.containers import Container
 from src.services.errors import InvalidRequest
-from src.web.http import endpoint, json_response, no_content, provide, query_param, read_json
-
-
-def _subgraphs(request: Request) -> bool:
-    value = (query_param(request, "subgraphs") or "false").lower()
-    if value not in ("true", "false", "1", "0"):
-        raise InvalidRequest(f"subgraphs must be true or false, got {value!r}")
-    return value in ("true", "1")
+from src.services.validation import query_integer
+from src.web.http import endpoint, flag_param, json_response, no_content, provide, query_param, read_json
 
 
 def register(app: Robyn, container: Container) -> None:
@@ -56,14 +50,14 @@ def register(app: Robyn, container: Container) -> None:
     @endpoint
     async def get_state(request: Request) -> Response:
         threads = await provide(container.thread_service)
-        state = await threads.state(request.path_params["thread_id"], subgraphs=_subgraphs(request))
+        state = await threads.state(request.path_params["thread_id"], subgraphs=flag_param(request, "subgraphs"))
         return json_response(state)
 
     @endpoint
     async def get_state_at(request: Request) -> Response:
         threads = await provide(container.thread_service)
         thread_id, checkpoint_id = request.path_params["thread_id"], request.path_params["checkpoint_id"]
-        return json_response(await threads.state(thread_id, checkpoint_id, _subgraphs(request)))
+        return json_response(await threads.state(thread_id, checkpoint_id, flag_param(request, "subgraphs")))
 
     @endpoint
     async def post_state_at(request: Request) -> Response:
@@ -87,14 +81,8 @@ def register(app: Robyn, container: Container) -> None:
     @endpoint
     async def get_history(request: Request) -> Response:
         threads = await provide(container.thread_service)
-        body: dict[str, object] = {}
-        limit, before = query_param(request, "limit"), query_param(request, "before")
-        if limit is not None:
-            try:
-                body["limit"] = int(limit)
-            except ValueError:
-                raise InvalidRequest(f"limit must be an integer, got {limit!r}") from None
-        if before:
+        body: dict[str, object] = {"limit": query_integer(query_param(request, "limit"), "limit", 10)}
+        if before := query_param(request, "before"):
             body["before"] = before
         return json_response(await threads.history(request.path_params["thread_id"], body))
 
