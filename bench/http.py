@@ -14,7 +14,8 @@ Then, on the idle server, N `client.runs.stream(thread_id, GRAPH, ...)` calls ar
 one after another, each on a fresh thread (created before the clock starts), and the
 time from the call to the first streamed part (the `metadata` event, which the server
 publishes as soon as the run is created, before the graph starts) is reported as p50
-and p99: the latency a user sees before anything happens.
+and p99 (nearest rank: with 50 streams, p99 is the slowest): the latency a user sees
+before anything happens. Five streams before those are not counted.
 
 The graph must be deterministic and offline. `agent` (the default) is the built-in
 agent with its rule-based offline model: each run adds the user's "hello" and the
@@ -30,13 +31,13 @@ records are counted at the end too.
 All clients run in this one asyncio process, on uvloop. Each client has its own SDK
 client (`get_client`), and so its own httpx connection pool, rather than all sharing
 one: the SDK builds its client on `httpx.AsyncHTTPTransport(retries=5)` with httpx's
-default limits (max_connections=100, max_keepalive_connections=20), so one shared
-client at 32 concurrent requests would keep at most 20 idle connections and close the
-others as they come back, reconnecting over and over and measuring TCP set-up instead
-of the server. With one client each, every simulated user keeps its one keep-alive
-connection, as independent users would. Note that the SDK JSON-encodes every request
-and decodes every response through `run_in_executor` (the default thread pool), a
-client-side cost included in every latency here.
+default limits (max_connections=100, max_keepalive_connections=20). 32 requests at
+once fit under 100, but a shared pool closes every connection that comes back while 20
+others are idle, so whenever responses bunch up at 32 clients it would reconnect,
+measuring TCP set-up instead of the server. With one client each, every simulated user
+keeps its one keep-alive connection, as independent users would. Note that the SDK
+JSON-encodes every request and decodes every response through `run_in_executor` (the
+default thread pool), a client-side cost included in every latency here.
 
 The machine's cores are shared by this process, the server and Postgres, so the
 figures are for this machine only; the CPU columns show who used them.
@@ -87,6 +88,24 @@ BACKENDS = ("memory", "postgres")
 READY_TIMEOUT = 30.0
 STOP_TIMEOUT = 10.0
 STREAM_WARMUP = 5
+SERVER_SETTINGS = frozenset(
+    {
+        "CONFIG_FILE",
+        "HOST",
+        "PORT",
+        "LOG_LEVEL",
+        "DATABASE_URL",
+        "DATABASE_POOL_MIN_SIZE",
+        "DATABASE_POOL_MAX_SIZE",
+        "DATABASE_POOL_TIMEOUT",
+        "DATABASE_CONNECT_TIMEOUT",
+        "RUNS_MAX_CONCURRENCY",
+        "WEBHOOKS_ALLOW_LOOPBACK",
+        "MODEL",
+        "MODEL_BASE_URL",
+        "MODEL_API_KEY",
+    }
+)
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -152,8 +171,8 @@ class Server:
     def __init__(self, database_url: str | None) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        base = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "CONFIG_FILE", "PORT", "HOST")}
-        base.pop("RUNS_MAX_CONCURRENCY", None)  # the default is what is measured
+        # Every setting at its default (the offline model, pool sizes, RUNS_MAX_CONCURRENCY) whatever this shell sets.
+        base = {k: v for k, v in os.environ.items() if k not in SERVER_SETTINGS}
         self.env = {
             **base,
             "PORT": str(self.port),
@@ -179,6 +198,8 @@ class Server:
             except httpx.TransportError:
                 pass
             time.sleep(0.05)
+        self.process.kill()
+        self.process.wait()
         raise RuntimeError(f"server at {self.url} not ready within {READY_TIMEOUT} s:\n{self.output()}")
 
     @property
@@ -331,9 +352,11 @@ async def measure_level(
         raise RuntimeError(f"{backend}, {clients} clients: no run completed in {args.duration} s")
     ms = [value * 1000 for value in meter.latencies]
     level = Level(backend, clients, len(ms) / elapsed, percentile(ms, 50), percentile(ms, 99), usage, meter.total)
+    tenth = max(len(ms) // 10, 1)  # in completion order: shows how the threads' growing state weighs
     print(
         f"  {backend:<8} c={clients:<3} {level.rate:8.1f} runs/s  p50 {level.p50:7.1f} ms  p99 {level.p99:7.1f} ms"
-        f"  ({meter.total} runs checked, threads grew to {meter.largest} {workload.unit}; cores: server"
+        f"  ({meter.total} runs checked; threads grew to {meter.largest} {workload.unit}, p50 of the first/last"
+        f" tenth {percentile(ms[:tenth], 50):.1f}/{percentile(ms[-tenth:], 50):.1f} ms; cores: server"
         f" {usage[0]:.2f}, client {usage[1]:.2f}, other {usage[2]:.2f})",
         file=sys.stderr,
         flush=True,
