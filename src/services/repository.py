@@ -123,6 +123,18 @@ SELECT_THREAD_RUNS = (
     "ORDER BY created_at DESC LIMIT %s OFFSET %s"
 )
 DELETE_RUN = "DELETE FROM agent_server.runs WHERE run_id = %s"
+THREAD_EXISTS = "SELECT 1 AS found FROM agent_server.threads WHERE thread_id = %s"
+# A run's start and end each touch the run and its thread: one statement, one round trip.
+START_RUN = (
+    "WITH run AS (UPDATE agent_server.runs SET status = 'running', updated_at = now() WHERE run_id = %s) "
+    "UPDATE agent_server.threads SET status = 'busy', metadata = metadata || %s, error = NULL, updated_at = now() "
+    "WHERE thread_id = %s"
+)
+FINISH_RUN = (
+    "WITH run AS (UPDATE agent_server.runs SET status = %s, error = %s, updated_at = now() WHERE run_id = %s) "
+    'UPDATE agent_server.threads SET status = %s, "values" = coalesce(%s, "values"), '
+    "interrupts = coalesce(%s, interrupts), error = %s, updated_at = now() WHERE thread_id = %s"
+)
 DELETE_THREAD = "DELETE FROM agent_server.threads WHERE thread_id = %s"
 # jsonb containment (@>) is the LangGraph API's metadata/values filter.
 THREAD_FILTER = (
@@ -194,6 +206,9 @@ class Repository(ABC):
     async def get_thread(self, thread_id: str) -> Record | None: ...
 
     @abstractmethod
+    async def thread_exists(self, thread_id: str) -> bool: ...
+
+    @abstractmethod
     async def set_thread_state(
         self,
         thread_id: str,
@@ -223,6 +238,26 @@ class Repository(ABC):
 
     @abstractmethod
     async def set_run_status(self, run_id: str, status: str, error: str | None = None) -> None: ...
+
+    @abstractmethod
+    async def start_run(self, run_id: str, thread_id: str, thread_metadata: dict[str, Any]) -> None:
+        """The run is running, its thread busy (with `thread_metadata` merged in)."""
+
+    @abstractmethod
+    async def finish_run(
+        self,
+        run_id: str,
+        thread_id: str,
+        run_status: str,
+        thread_status: str,
+        values: Any | None = None,
+        interrupts: dict[str, Any] | None = None,
+        error: str | None = None,
+    ) -> None:
+        """Record how the run ended and the thread's state after it (values kept unless given).
+
+        The repository keeps `values` and `interrupts` as given: callers hand over objects they
+        do not touch again."""
 
     @abstractmethod
     async def list_runs(self, thread_id: str, limit: int, offset: int, status: str | None) -> list[Record]:
@@ -267,6 +302,37 @@ class MemoryRepository(Repository):
     async def get_thread(self, thread_id: str) -> Record | None:
         thread = self._threads.get(thread_id)
         return copy.deepcopy(thread) if thread is not None else None
+
+    async def thread_exists(self, thread_id: str) -> bool:
+        return thread_id in self._threads
+
+    async def start_run(self, run_id: str, thread_id: str, thread_metadata: dict[str, Any]) -> None:
+        stamp = now()
+        if (run := self._runs.get(run_id)) is not None:
+            run.update(status="running", updated_at=stamp)
+        if (thread := self._threads.get(thread_id)) is not None:
+            thread["metadata"].update(copy.deepcopy(thread_metadata))
+            thread.update(status="busy", error=None, updated_at=stamp)
+
+    async def finish_run(
+        self,
+        run_id: str,
+        thread_id: str,
+        run_status: str,
+        thread_status: str,
+        values: Any | None = None,
+        interrupts: dict[str, Any] | None = None,
+        error: str | None = None,
+    ) -> None:
+        stamp = now()
+        if (run := self._runs.get(run_id)) is not None:
+            run.update(status=run_status, error=error, updated_at=stamp)
+        if (thread := self._threads.get(thread_id)) is not None:
+            thread.update(status=thread_status, error=error, updated_at=stamp)
+            if values is not None:
+                thread["values"] = values
+            if interrupts is not None:
+                thread["interrupts"] = interrupts
 
     async def set_thread_state(
         self,
@@ -358,6 +424,36 @@ class PostgresRepository(Repository):
 
     async def get_thread(self, thread_id: str) -> Record | None:
         return await self._one(SELECT_THREAD, (thread_id,))
+
+    async def thread_exists(self, thread_id: str) -> bool:
+        return await self._one(THREAD_EXISTS, (thread_id,)) is not None
+
+    async def start_run(self, run_id: str, thread_id: str, thread_metadata: dict[str, Any]) -> None:
+        await self._execute(START_RUN, (run_id, Jsonb(thread_metadata), thread_id))
+
+    async def finish_run(
+        self,
+        run_id: str,
+        thread_id: str,
+        run_status: str,
+        thread_status: str,
+        values: Any | None = None,
+        interrupts: dict[str, Any] | None = None,
+        error: str | None = None,
+    ) -> None:
+        await self._execute(
+            FINISH_RUN,
+            (
+                run_status,
+                error,
+                run_id,
+                thread_status,
+                Jsonb(values) if values is not None else None,
+                Jsonb(interrupts) if interrupts is not None else None,
+                error,
+                thread_id,
+            ),
+        )
 
     async def set_thread_state(
         self,

@@ -250,6 +250,23 @@ class RunStream:
                 yield None
 
 
+INTERRUPT_KEY = "__interrupt__"
+
+
+@dataclass
+class Outcome:
+    """What the root graph's stream told about the end of a run."""
+
+    values: Any = None
+    interrupted: bool = False
+
+    def observe(self, mode: str, chunk: Any) -> None:
+        if mode == "updates" and isinstance(chunk, dict) and INTERRUPT_KEY in chunk:
+            self.interrupted = True
+        elif mode == "values" and not (isinstance(chunk, dict) and INTERRUPT_KEY in chunk):
+            self.values = chunk
+
+
 @dataclass
 class ActiveRun:
     record: Record
@@ -307,7 +324,7 @@ class RunService:
         else:
             assert thread_id is not None
             thread_id = parse_thread_id(thread_id)
-            if await self._repository.get_thread(thread_id) is None:
+            if not await self._repository.thread_exists(thread_id):
                 if request.if_not_exists == "reject":
                     raise NotFound(f"Thread {thread_id!r} not found; send if_not_exists='create' to create it")
                 await self._repository.create_thread(thread_id, {})
@@ -363,16 +380,17 @@ class RunService:
         started_at = datetime.now(UTC)
         try:
             async with self._thread_turn(thread_id), self._slots:
-                await self._repository.set_run_status(run_id, "running")
-                await self._repository.set_thread_state(thread_id, "busy")
-                await self._repository.merge_thread_metadata(
-                    thread_id, {"graph_id": active.request.graph_id, "assistant_id": active.request.assistant_id}
+                await self._repository.start_run(
+                    run_id,
+                    thread_id,
+                    {"graph_id": active.request.graph_id, "assistant_id": active.request.assistant_id},
                 )
                 active.record["status"] = "running"
                 status, error = await self._execute(active)
         except asyncio.CancelledError:
             status, error = "interrupted", active.cancel_reason or "the run was cancelled"
-            await self._settle(active, status, "idle", error)
+            # Shielded: a cancelled run must still leave its records consistent.
+            await asyncio.shield(self._repository.finish_run(run_id, thread_id, status, "idle", error=error))
         finally:
             active.record["status"] = status
             active.stream.close()
@@ -385,65 +403,82 @@ class RunService:
         logger.debug("run %s on thread %s: %s%s", run_id, thread_id, status, f" ({error})" if error else "")
 
     async def _execute(self, active: ActiveRun) -> tuple[str, str | None]:
-        """Run the graph, publishing its events; return the run's status and error."""
-        request, thread_id = active.request, active.record["thread_id"]
+        """Run the graph, publishing its events; settle the records; return status and error."""
+        request, run_id, thread_id = active.request, active.record["run_id"], active.record["thread_id"]
+        outcome = Outcome()
         try:
             graph = await self._graphs.get(request.graph_id, request.config)
-            async for event, data in self._events(graph, request):
+            async for event, data in self._events(graph, request, outcome):
                 active.stream.publish(event, data)
-            snapshot = await graph.aget_state({"configurable": {"thread_id": thread_id}})
+            snapshot = None
+            if outcome.interrupted or outcome.values is None:
+                # Only then is the checkpoint read again: interrupts and next nodes live there.
+                snapshot = await graph.aget_state({"configurable": {"thread_id": thread_id}})
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # the graph's own failure: reported to the client, not raised
             message = f"{type(exc).__name__}: {exc}"
-            logger.warning("run %s failed: %s", active.record["run_id"], message)
+            logger.warning("run %s failed: %s", run_id, message)
             active.stream.publish("error", {"error": type(exc).__name__, "message": str(exc)})
             active.final = {"__error__": {"error": type(exc).__name__, "message": str(exc)}}
-            await self._settle(active, "error", "error", message)
+            await asyncio.shield(self._repository.finish_run(run_id, thread_id, "error", "error", error=message))
             return "error", message
-        values = to_jsonable(snapshot.values)
-        interrupts = to_jsonable(snapshot.interrupts)
-        by_task = {task.id: to_jsonable(task.interrupts) for task in snapshot.tasks if task.interrupts}
+        if snapshot is None:
+            values, interrupts, by_task, waiting = to_jsonable(outcome.values), [], {}, False
+        else:
+            values, interrupts = to_jsonable(snapshot.values), to_jsonable(snapshot.interrupts)
+            by_task = {task.id: to_jsonable(task.interrupts) for task in snapshot.tasks if task.interrupts}
+            waiting = bool(interrupts or snapshot.next)
         active.final = {**values, "__interrupt__": interrupts} if interrupts and isinstance(values, dict) else values
-        await self._repository.set_thread_state(
-            thread_id, "interrupted" if interrupts else "idle", values=values, interrupts=by_task
+        await self._repository.finish_run(
+            run_id, thread_id, "success", "interrupted" if waiting else "idle", values=values, interrupts=by_task
         )
-        await self._repository.set_run_status(active.record["run_id"], "success")
         return "success", None
 
-    async def _events(self, graph: Any, request: RunRequest) -> AsyncIterator[tuple[str, Any]]:
-        """The graph's stream as (SSE event name, JSON-ready data), as the LangGraph API names them."""
+    async def _events(self, graph: Any, request: RunRequest, outcome: Outcome) -> AsyncIterator[tuple[str, Any]]:
+        """The graph's stream as (SSE event name, data), as the LangGraph API names them.
+
+        `values` and `updates` are always streamed, to learn the final values and whether
+        the run stopped at an interrupt without reading the checkpoint again, but only the
+        requested modes are published. Data is published as the graph made it and turned
+        into JSON only if a client reads it: `runs.wait` never pays for it.
+        """
         requested = set(request.stream_modes)
-        modes = {"messages" if mode == "messages-tuple" else mode for mode in requested} - {"events"}
-        kwargs: dict[str, Any] = {**request.options, "subgraphs": request.subgraphs}
+        published = {"messages" if mode == "messages-tuple" else mode for mode in requested} - {"events"}
+        modes = sorted(published | {"values", "updates"})
+        kwargs: dict[str, Any] = {**request.options, "subgraphs": True}
         if request.context is not None:
             kwargs["context"] = request.context
         messages: dict[str, BaseMessageChunk | BaseMessage] = {}
         if "events" in requested:
-            source = self._with_events(graph, request, sorted(modes), kwargs)
+            source = self._with_events(graph, request, modes, kwargs)
         else:
-            source = graph.astream(request.graph_input, request.config, stream_mode=sorted(modes), **kwargs)
+            source = graph.astream(request.graph_input, request.config, stream_mode=modes, **kwargs)
         async for item in source:
             if item[0] is None:  # an astream_events event
-                yield "events", to_jsonable(item[1])
+                yield "events", item[1]
                 continue
-            namespace, mode, chunk = item if request.subgraphs else ((), *item)
+            namespace, mode, chunk = item
+            if not namespace:
+                outcome.observe(mode, chunk)
+            if mode not in published or (namespace and not request.subgraphs):
+                continue
             suffix = "|" + "|".join(namespace) if namespace else ""
             if mode == "messages" and "messages-tuple" in requested:
-                yield "messages" + suffix, to_jsonable(chunk)
+                yield "messages" + suffix, chunk
             elif mode == "messages":
                 message, meta = chunk
                 if message.id not in messages:
                     messages[message.id] = message
-                    yield "messages/metadata", {message.id: {"metadata": to_jsonable(meta)}}
+                    yield "messages/metadata", {message.id: {"metadata": meta}}
                 else:
                     messages[message.id] = messages[message.id] + message  # type: ignore[operator]
                 merged = messages[message.id]
                 partial = isinstance(merged, BaseMessageChunk)
                 shown = merged if partial else message_chunk_to_message(merged)  # type: ignore[arg-type]
-                yield ("messages/partial" if partial else "messages/complete"), [to_jsonable(shown)]
+                yield ("messages/partial" if partial else "messages/complete"), [shown]
             else:
-                yield mode + suffix, to_jsonable(chunk)
+                yield mode + suffix, chunk
 
     @staticmethod
     async def _with_events(
@@ -452,18 +487,13 @@ class RunService:
         """astream_events: each event as (None, event), and the root's chunks as astream items."""
         root: str | None = None
         async for event in graph.astream_events(
-            request.graph_input, request.config, version="v2", stream_mode=modes or ["values"], **kwargs
+            request.graph_input, request.config, version="v2", stream_mode=modes, **kwargs
         ):
             if root is None:
                 root = event["run_id"]
-            if event["event"] == "on_chain_stream" and event["run_id"] == root and modes:
+            if event["event"] == "on_chain_stream" and event["run_id"] == root:
                 yield tuple(event["data"]["chunk"])
             yield (None, event)
-
-    async def _settle(self, active: ActiveRun, run_status: str, thread_status: str, error: str) -> None:
-        # Shielded: a cancelled run must still leave its records consistent.
-        await asyncio.shield(self._repository.set_run_status(active.record["run_id"], run_status, error))
-        await asyncio.shield(self._repository.set_thread_state(active.record["thread_id"], thread_status, error=error))
 
     def _forget(self, active: ActiveRun) -> None:
         run_id, thread_id = active.record["run_id"], active.record["thread_id"]
@@ -535,7 +565,7 @@ class RunService:
 
     async def thread_stream(self, thread_id: str) -> ActiveRun:
         thread_id = parse_thread_id(thread_id)
-        if await self._repository.get_thread(thread_id) is None:
+        if not await self._repository.thread_exists(thread_id):
             raise NotFound(f"Thread {thread_id!r} not found")
         runs = [self._active[r] for r in self._by_thread.get(thread_id, []) if r in self._active]
         if not runs:
@@ -560,7 +590,7 @@ class RunService:
 
     async def list(self, thread_id: str, limit: Any, offset: Any, status: Any) -> list[dict[str, Any]]:
         thread_id = parse_thread_id(thread_id)
-        if await self._repository.get_thread(thread_id) is None:
+        if not await self._repository.thread_exists(thread_id):
             raise NotFound(f"Thread {thread_id!r} not found")
         if status is not None and status not in RUN_STATUSES:
             raise InvalidRequest(f"status must be one of {', '.join(RUN_STATUSES)}, got {status!r}")

@@ -5,12 +5,12 @@ from __future__ import annotations
 import base64
 import dataclasses
 import enum
-import json
 from collections.abc import Mapping
 from datetime import date, datetime, time
 from typing import Any
 from uuid import UUID
 
+import orjson
 from pydantic import BaseModel
 
 
@@ -40,4 +40,5 @@ def to_jsonable(value: Any) -> Any:
 
 
 def dumps(value: Any) -> str:
-    return json.dumps(to_jsonable(value), ensure_ascii=False, separators=(",", ":"))
+    """JSON text; orjson encodes plain data natively and asks `to_jsonable` only for the rest."""
+    return orjson.dumps(value, default=to_jsonable, option=orjson.OPT_NON_STR_KEYS).decode()
