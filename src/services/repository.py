@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import psycopg
 from psycopg.types.json import Jsonb
 
 from src.services.database import Pool, execute_all, setup_lock
@@ -231,7 +232,8 @@ class Repository(ABC):
     async def count_threads(self, where: ThreadFilter) -> int: ...
 
     @abstractmethod
-    async def create_run(self, run: Record) -> Record: ...
+    async def create_run(self, run: Record) -> Record | None:
+        """Insert a run record; None when its thread does not exist."""
 
     @abstractmethod
     async def get_run(self, run_id: str) -> Record | None: ...
@@ -367,7 +369,9 @@ class MemoryRepository(Repository):
     async def count_threads(self, where: ThreadFilter) -> int:
         return sum(1 for thread in self._threads.values() if where.matches(thread))
 
-    async def create_run(self, run: Record) -> Record:
+    async def create_run(self, run: Record) -> Record | None:
+        if run["thread_id"] not in self._threads:
+            return None
         stamp = now()
         stored = {**copy.deepcopy(run), "created_at": stamp, "updated_at": stamp, "error": None}
         self._runs[run["run_id"]] = stored
@@ -490,21 +494,22 @@ class PostgresRepository(Repository):
             row = await (await conn.execute(COUNT_THREADS, where.params())).fetchone()
             return int(row["count"]) if row else 0
 
-    async def create_run(self, run: Record) -> Record:
-        created = await self._one(
-            INSERT_RUN,
-            (
-                run["run_id"],
-                run["thread_id"],
-                run["assistant_id"],
-                run["status"],
-                Jsonb(run["metadata"]),
-                Jsonb(run["kwargs"]),
-                run["multitask_strategy"],
-            ),
-        )
-        assert created is not None  # INSERT ... RETURNING always returns the row
-        return created
+    async def create_run(self, run: Record) -> Record | None:
+        try:
+            return await self._one(
+                INSERT_RUN,
+                (
+                    run["run_id"],
+                    run["thread_id"],
+                    run["assistant_id"],
+                    run["status"],
+                    Jsonb(run["metadata"]),
+                    Jsonb(run["kwargs"]),
+                    run["multitask_strategy"],
+                ),
+            )
+        except psycopg.errors.ForeignKeyViolation:
+            return None  # no such thread
 
     async def get_run(self, run_id: str) -> Record | None:
         return await self._one(SELECT_RUN, (run_id,))

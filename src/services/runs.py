@@ -324,10 +324,6 @@ class RunService:
         else:
             assert thread_id is not None
             thread_id = parse_thread_id(thread_id)
-            if not await self._repository.thread_exists(thread_id):
-                if request.if_not_exists == "reject":
-                    raise NotFound(f"Thread {thread_id!r} not found; send if_not_exists='create' to create it")
-                await self._repository.create_thread(thread_id, {})
         busy = [run_id for run_id in self._by_thread.get(thread_id, []) if run_id in self._active]
         if busy and request.multitask_strategy == "reject":
             raise ThreadBusy(thread_id)
@@ -343,17 +339,23 @@ class RunService:
         }
         request.config["configurable"].update(ids)
         request.config["metadata"].update(ids)  # type: ignore[typeddict-item]
-        record = await self._repository.create_run(
-            {
-                "run_id": run_id,
-                "thread_id": thread_id,
-                "assistant_id": request.assistant_id,
-                "status": "pending",
-                "metadata": request.metadata,
-                "kwargs": request.kwargs,
-                "multitask_strategy": request.multitask_strategy,
-            }
-        )
+        run = {
+            "run_id": run_id,
+            "thread_id": thread_id,
+            "assistant_id": request.assistant_id,
+            "status": "pending",
+            "metadata": request.metadata,
+            "kwargs": request.kwargs,
+            "multitask_strategy": request.multitask_strategy,
+        }
+        # The insert itself tells whether the thread exists: no separate look-up.
+        record = await self._repository.create_run(run)
+        if record is None:
+            if request.if_not_exists == "reject":
+                raise NotFound(f"Thread {thread_id!r} not found; send if_not_exists='create' to create it")
+            await self._repository.create_thread(thread_id, {})
+            record = await self._repository.create_run(run)
+            assert record is not None  # the thread was just created
         active = ActiveRun(record=public_run(record), request=request)
         self._active[run_id] = active
         self._by_thread.setdefault(thread_id, []).append(run_id)
