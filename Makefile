@@ -26,4 +26,6 @@ lint: $(VENV)/.installed
 
 bench: $(VENV)/.installed
 	scripts/ensure-postgres
-	$(BIN)/python bench/checkpointer.py
+	$(BIN)/python -m bench.checkpointer
+	$(BIN)/python -m bench.http
+	$(BIN)/python -m bench.http --graph slow

@@ -26,7 +26,7 @@ hold checkpoints of every thread, at least one per completed invocation.
 
 Run from the repository root (the table goes to stdout, progress to stderr):
 
-    .venv/bin/python bench/checkpointer.py [--duration 5] [--warmup 1] [--concurrency 1,8,32] [--pool-size 10]
+    .venv/bin/python -m bench.checkpointer [--duration 5] [--warmup 1] [--concurrency 1,8,32] [--pool-size 10]
 """
 
 from __future__ import annotations
@@ -34,14 +34,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import resource
-import secrets
 import shlex
 import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypedDict
-from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import psycopg
 import uvloop
@@ -53,10 +51,10 @@ from psycopg import sql
 from psycopg.rows import DictRow, dict_row
 from psycopg_pool import AsyncConnectionPool
 
+from bench.throwaway import DEFAULT_ADMIN_URL, create_database, database_url, drop_database
 from src.services.database import Pool
 from src.services.persistence import ThreadShardedSaver
 
-DEFAULT_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 POOL_TIMEOUT = 30.0
 POOL_SAMPLE_INTERVAL = 0.01
 CHECKPOINT_TABLES = ("checkpoints", "checkpoint_blobs", "checkpoint_writes")
@@ -141,26 +139,6 @@ async def measure(graph: Any, meter: Meter, label: str, concurrency: int, warmup
 
 
 # Postgres -------------------------------------------------------------------------
-
-
-def database_url(admin_url: str, dbname: str) -> str:
-    """The admin URL pointed at `dbname`, with sslmode=disable."""
-    parts = urlsplit(admin_url)
-    query = dict(parse_qsl(parts.query))
-    query["sslmode"] = "disable"
-    return parts._replace(path=f"/{dbname}", query=urlencode(query)).geturl()
-
-
-def create_database(admin_url: str) -> str:
-    dbname = f"bench_checkpointer_{secrets.token_hex(4)}"
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(dbname)))
-    return dbname
-
-
-def drop_database(admin_url: str, dbname: str) -> None:
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(dbname)))
 
 
 async def setup_schema(url: str) -> None:
@@ -324,7 +302,7 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
 
 def main() -> None:
     args = parse_args(sys.argv[1:])
-    dbname = create_database(args.admin_url)
+    dbname = create_database(args.admin_url, "bench_checkpointer")
     print(f"throwaway database {dbname}", file=sys.stderr)
     try:
         # uvloop, as in the server: Robyn runs its handlers on a uvloop event loop.

@@ -44,46 +44,39 @@ figures are for this machine only; the CPU columns show who used them.
 
 Run from the repository root (the tables go to stdout, progress to stderr):
 
-    .venv/bin/python bench/http.py [--duration 10] [--warmup 2] [--concurrency 1,8,32]
+    .venv/bin/python -m bench.http [--duration 10] [--warmup 2] [--concurrency 1,8,32]
         [--backends memory,postgres] [--graph agent|slow] [--streams 50] [--admin-url URL]
 """
 
 from __future__ import annotations
 
+import argparse
+import asyncio
+import math
+import os
+import resource
+import shlex
+import signal
+import socket
+import subprocess
 import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO, Any
 
-# This file is named http.py and, run as a script, its folder comes first on sys.path,
-# where it would shadow the standard library's `http` that httpx imports: take it off.
-sys.path[:] = [entry for entry in sys.path if Path(entry or ".").resolve() != Path(__file__).resolve().parent]
+import httpx
+import psycopg
+import uvloop
+from langgraph_sdk import get_client
+from langgraph_sdk.client import LangGraphClient
 
-import argparse  # noqa: E402
-import asyncio  # noqa: E402
-import math  # noqa: E402
-import os  # noqa: E402
-import resource  # noqa: E402
-import secrets  # noqa: E402
-import shlex  # noqa: E402
-import signal  # noqa: E402
-import socket  # noqa: E402
-import subprocess  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
-from collections.abc import Callable, Sequence  # noqa: E402
-from dataclasses import dataclass, field  # noqa: E402
-from typing import IO, Any  # noqa: E402
-from urllib.parse import parse_qsl, urlencode, urlsplit  # noqa: E402
-
-import httpx  # noqa: E402
-import psycopg  # noqa: E402
-import uvloop  # noqa: E402
-from langgraph_sdk import get_client  # noqa: E402
-from langgraph_sdk.client import LangGraphClient  # noqa: E402
-from psycopg import sql  # noqa: E402
+from bench.throwaway import DEFAULT_ADMIN_URL, create_database, database_url, drop_database
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG_FILE = ROOT / "tests" / "graphs" / "config.yml"
-DEFAULT_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 BACKENDS = ("memory", "postgres")
 READY_TIMEOUT = 30.0
 STOP_TIMEOUT = 10.0
@@ -401,26 +394,6 @@ async def measure_first_event(server: Server, workload: Workload, count: int) ->
 # Postgres -------------------------------------------------------------------------
 
 
-def database_url(admin_url: str, dbname: str) -> str:
-    """The admin URL pointed at `dbname`, with sslmode=disable."""
-    parts = urlsplit(admin_url)
-    query = dict(parse_qsl(parts.query))
-    query["sslmode"] = "disable"
-    return parts._replace(path=f"/{dbname}", query=urlencode(query)).geturl()
-
-
-def create_database(admin_url: str) -> str:
-    dbname = f"bench_http_{secrets.token_hex(4)}"
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(dbname)))
-    return dbname
-
-
-def drop_database(admin_url: str, dbname: str) -> None:
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(dbname)))
-
-
 def check_run_records(url: str, expected: int) -> None:
     """Fail unless the database holds `expected` run records, every one a success."""
     with psycopg.connect(url) as conn:
@@ -455,7 +428,7 @@ async def run_backend(server: Server, backend: str, args: argparse.Namespace) ->
 
 def bench_backend(backend: str, args: argparse.Namespace) -> tuple[list[Level], list[float]]:
     """Start a server on `backend`, measure it, stop it (dropping a Postgres database even on error)."""
-    dbname = create_database(args.admin_url) if backend == "postgres" else None
+    dbname = create_database(args.admin_url, "bench_http") if backend == "postgres" else None
     url = database_url(args.admin_url, dbname) if dbname else None
     if dbname:
         print(f"throwaway database {dbname}", file=sys.stderr, flush=True)

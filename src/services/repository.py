@@ -117,7 +117,6 @@ INSERT_RUN = (
     "INSERT INTO agent_server.runs (run_id, thread_id, assistant_id, status, metadata, kwargs, multitask_strategy) "
     f"VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING {RUN_COLUMNS}"
 )
-UPDATE_RUN_STATUS = "UPDATE agent_server.runs SET status = %s, error = %s, updated_at = now() WHERE run_id = %s"
 SELECT_RUN = f"SELECT {RUN_COLUMNS} FROM agent_server.runs WHERE run_id = %s"
 SELECT_THREAD_RUNS = (
     f"SELECT {RUN_COLUMNS} FROM agent_server.runs WHERE thread_id = %s AND (%s::text IS NULL OR status = %s) "
@@ -237,9 +236,6 @@ class Repository(ABC):
 
     @abstractmethod
     async def get_run(self, run_id: str) -> Record | None: ...
-
-    @abstractmethod
-    async def set_run_status(self, run_id: str, status: str, error: str | None = None) -> None: ...
 
     @abstractmethod
     async def start_run(self, run_id: str, thread_id: str, thread_metadata: dict[str, Any]) -> None:
@@ -381,11 +377,6 @@ class MemoryRepository(Repository):
         run = self._runs.get(run_id)
         return copy.deepcopy(run) if run is not None else None
 
-    async def set_run_status(self, run_id: str, status: str, error: str | None = None) -> None:
-        run = self._runs.get(run_id)
-        if run is not None:
-            run.update(status=status, error=error, updated_at=now())
-
     async def list_runs(self, thread_id: str, limit: int, offset: int, status: str | None) -> list[Record]:
         runs = [
             run
@@ -513,9 +504,6 @@ class PostgresRepository(Repository):
 
     async def get_run(self, run_id: str) -> Record | None:
         return await self._one(SELECT_RUN, (run_id,))
-
-    async def set_run_status(self, run_id: str, status: str, error: str | None = None) -> None:
-        await self._execute(UPDATE_RUN_STATUS, (status, error, run_id))
 
     async def list_runs(self, thread_id: str, limit: int, offset: int, status: str | None) -> list[Record]:
         async with self._pool.connection() as conn:
