@@ -65,6 +65,7 @@ class Container(containers.DeclarativeContainer):
         graphs=graphs,
         assistants=assistant_service,
         webhooks=webhooks,
+        checkpointer=checkpointer,
         max_concurrency=config.runs.max_concurrency,
     )
     health_service = providers.Singleton(HealthService, pool=pool, graphs=graphs)

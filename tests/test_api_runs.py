@@ -193,7 +193,7 @@ async def test_stream_on_disconnect_cancel_stops_the_run(api_server, client):
     [
         ("{oops", 400, "not valid JSON"),
         ('{"assistant_id": "agent", "stream_mode": "nonsense"}', 422, "stream_mode 'nonsense' is not supported"),
-        ('{"assistant_id": "agent", "multitask_strategy": "rollback"}', 422, "multitask_strategy must be one of"),
+        ('{"assistant_id": "agent", "multitask_strategy": "sometimes"}', 422, "multitask_strategy must be one of"),
         ('{"assistant_id": "agent", "webhook": "ftp://example.org/x"}', 422, "webhook must be an http"),
         ('{"assistant_id": "agent", "after_seconds": 5}', 422, "after_seconds is not supported"),
         ('{"assistant_id": "agent", "input": {"messages": 5}}', 200, None),
@@ -300,3 +300,32 @@ async def test_openapi_and_docs(api_server):
     for path in ("/threads/{thread_id}/runs/stream", "/assistants/search", "/store/items", "/runs/wait"):
         assert path in document["paths"]
     assert docs.status_code == 200 and "/openapi.json" in docs.text
+
+
+async def test_rollback_deletes_the_run_and_its_checkpoints(client):
+    thread = await client.threads.create()
+    thread_id = thread["thread_id"]
+    quick = {"input": {"steps": []}, "config": {"configurable": {"delay": 0}}}
+    assert await client.runs.wait(thread_id, "slow", **quick) == {"steps": ["step 1"]}
+    history_before = await client.threads.get_history(thread_id, limit=100)
+
+    slow = {"input": {"steps": ["from the rolled-back run"]}, "config": {"configurable": {"delay": 5}}}
+    doomed = await client.runs.create(thread_id, "slow", **slow)
+    await asyncio.sleep(0.3)  # it has written its input checkpoint by now
+    newer = await client.runs.create(thread_id, "slow", multitask_strategy="rollback", **quick)
+    assert await client.runs.join(thread_id, newer["run_id"]) == {"steps": ["step 1", "step 2"]}
+    with pytest.raises(httpx.HTTPStatusError) as gone:
+        await client.runs.get(thread_id, doomed["run_id"])
+    assert gone.value.response.status_code == 404
+
+    cancelled = await client.runs.create(thread_id, "slow", **slow)
+    await asyncio.sleep(0.3)
+    await client.runs.cancel(thread_id, cancelled["run_id"], wait=True, action="rollback")
+    with pytest.raises(httpx.HTTPStatusError):
+        await client.runs.get(thread_id, cancelled["run_id"])
+    state = await client.threads.get_state(thread_id)
+    assert state["values"] == {"steps": ["step 1", "step 2"]}
+    history_after = await client.threads.get_history(thread_id, limit=100)
+    runs_in_history = {h["metadata"].get("run_id") for h in history_after}
+    assert doomed["run_id"] not in runs_in_history and cancelled["run_id"] not in runs_in_history
+    assert len(history_after) > len(history_before)  # the newer run's checkpoints stay

@@ -6,7 +6,7 @@ import copy
 import logging
 import zlib
 from collections.abc import AsyncIterator, Collection, Iterator, Sequence
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import (
@@ -29,6 +29,47 @@ logger = logging.getLogger(__name__)
 STORE_SWEEP_MINUTES = 1
 
 
+# Checkpoints one run wrote, for a rollback (both tables keyed by thread, namespace, id).
+DELETE_CHECKPOINT_WRITES = (
+    "DELETE FROM checkpoint_writes WHERE thread_id = %s AND checkpoint_ns = %s AND checkpoint_id = %s"
+)
+DELETE_CHECKPOINT = "DELETE FROM checkpoints WHERE thread_id = %s AND checkpoint_ns = %s AND checkpoint_id = %s"
+
+
+@runtime_checkable
+class ErasableCheckpointer(Protocol):
+    """A checkpointer that can delete given checkpoints of a thread (to roll a run back)."""
+
+    async def adelete_checkpoints(self, thread_id: str, checkpoints: Sequence[tuple[str, str]]) -> None:
+        """Delete (checkpoint_ns, checkpoint_id) checkpoints of `thread_id` and their writes."""
+
+
+async def delete_run_checkpoints(saver: BaseCheckpointSaver, thread_id: str, run_id: str) -> int:
+    """Delete every checkpoint `run_id` wrote on `thread_id`; return how many.
+
+    LangGraph copies the run id into each checkpoint's metadata, so the saver's own
+    metadata filter finds them; deleting them puts the thread back where it was.
+    """
+    if not isinstance(saver, ErasableCheckpointer):
+        raise TypeError(f"{type(saver).__name__} cannot delete checkpoints")
+    found = [
+        (item.config["configurable"].get("checkpoint_ns", ""), item.config["configurable"]["checkpoint_id"])
+        async for item in saver.alist({"configurable": {"thread_id": thread_id}}, filter={"run_id": run_id})
+    ]
+    if found:
+        await saver.adelete_checkpoints(thread_id, found)
+    return len(found)
+
+
+class MemorySaver(InMemorySaver):
+    """`InMemorySaver` that can also delete single checkpoints, for run rollbacks."""
+
+    async def adelete_checkpoints(self, thread_id: str, checkpoints: Sequence[tuple[str, str]]) -> None:
+        for checkpoint_ns, checkpoint_id in checkpoints:
+            self.storage[thread_id][checkpoint_ns].pop(checkpoint_id, None)
+            self.writes.pop((thread_id, checkpoint_ns, checkpoint_id), None)
+
+
 class ThreadShardedSaver(BaseCheckpointSaver[str]):
     """Postgres checkpointer whose runs on different threads use the pool in parallel.
 
@@ -45,6 +86,7 @@ class ThreadShardedSaver(BaseCheckpointSaver[str]):
     def __init__(self, pool: Pool, shards: int) -> None:
         if shards < 1:
             raise ValueError(f"ThreadShardedSaver needs shards >= 1, got {shards}")
+        self._pool = pool
         self.shards = [AsyncPostgresSaver(pool) for _ in range(shards)]
         super().__init__(serde=self.shards[0].serde)
 
@@ -108,6 +150,14 @@ class ThreadShardedSaver(BaseCheckpointSaver[str]):
     async def adelete_thread(self, thread_id: str) -> None:
         await self._for_thread(thread_id).adelete_thread(thread_id)
 
+    async def adelete_checkpoints(self, thread_id: str, checkpoints: Sequence[tuple[str, str]]) -> None:
+        shard = self._for_thread(thread_id)
+        # Under the thread's shard lock: after any write of the run still in flight.
+        async with shard.lock, self._pool.connection() as conn, conn.transaction():
+            for checkpoint_ns, checkpoint_id in checkpoints:
+                await conn.execute(DELETE_CHECKPOINT_WRITES, (thread_id, checkpoint_ns, checkpoint_id))
+                await conn.execute(DELETE_CHECKPOINT, (thread_id, checkpoint_ns, checkpoint_id))
+
     async def aprune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
         # Pruning takes its own row locks per thread; any shard's lock will do.
         await self.shards[0].aprune(thread_ids, strategy=strategy)
@@ -154,7 +204,7 @@ class ThreadShardedSaver(BaseCheckpointSaver[str]):
 async def init_checkpointer(pool: Pool | None, shards: int) -> AsyncIterator[BaseCheckpointSaver]:
     """Resource: the checkpointer, with its tables created and row-level security on."""
     if pool is None:
-        yield InMemorySaver()
+        yield MemorySaver()
         return
     async with setup_lock(pool) as conn:
         await AsyncPostgresSaver(conn).setup()

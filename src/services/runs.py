@@ -20,11 +20,13 @@ from typing import Any
 
 from langchain_core.messages import BaseMessage, BaseMessageChunk, message_chunk_to_message
 from langchain_core.runnables import RunnableConfig
+from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.types import Command
 
 from src.services.assistants import AssistantService
 from src.services.errors import Conflict, InvalidRequest, NotFound, ThreadBusy
 from src.services.graphs import GraphRegistry
+from src.services.persistence import ErasableCheckpointer, delete_run_checkpoints
 from src.services.repository import Record, Repository
 from src.services.serialization import to_jsonable
 from src.services.threads import parse_thread_id
@@ -33,11 +35,11 @@ from src.services.webhooks import WebhookSender
 
 logger = logging.getLogger(__name__)
 
-MULTITASK_STRATEGIES = ("reject", "enqueue", "interrupt")
+MULTITASK_STRATEGIES = ("reject", "enqueue", "interrupt", "rollback")
 IF_NOT_EXISTS = ("reject", "create")
 ON_DISCONNECT = ("cancel", "continue")
 ON_COMPLETION = ("delete", "keep")
-CANCEL_ACTIONS = ("interrupt",)
+CANCEL_ACTIONS = ("interrupt", "rollback")
 DURABILITY = ("sync", "async", "exit")
 STREAM_MODES = (
     "values",
@@ -274,6 +276,7 @@ class ActiveRun:
     stream: RunStream = field(default_factory=RunStream)
     task: asyncio.Task[None] | None = None
     cancel_reason: str | None = None
+    rollback: bool = False
     final: Any = None
     consumers: int = 0
 
@@ -295,6 +298,7 @@ class RunService:
         graphs: GraphRegistry,
         assistants: AssistantService,
         webhooks: WebhookSender,
+        checkpointer: BaseCheckpointSaver,
         max_concurrency: int,
     ) -> None:
         if max_concurrency < 1:
@@ -303,6 +307,7 @@ class RunService:
         self._graphs = graphs
         self._assistants = assistants
         self._webhooks = webhooks
+        self._checkpointer = checkpointer
         self._slots = asyncio.Semaphore(max_concurrency)
         self._thread_locks: dict[str, asyncio.Lock] = {}
         self._active: dict[str, ActiveRun] = {}
@@ -327,9 +332,13 @@ class RunService:
         busy = [run_id for run_id in self._by_thread.get(thread_id, []) if run_id in self._active]
         if busy and request.multitask_strategy == "reject":
             raise ThreadBusy(thread_id)
-        if busy and request.multitask_strategy == "interrupt":
+        if busy and request.multitask_strategy in ("interrupt", "rollback"):
+            rollback = request.multitask_strategy == "rollback"
+            if rollback:
+                self._check_rollback()
             for run_id in busy:
-                self._cancel(self._active[run_id], "interrupted by a newer run (multitask_strategy='interrupt')")
+                reason = f"replaced by a newer run (multitask_strategy={request.multitask_strategy!r})"
+                self._cancel(self._active[run_id], reason, rollback)
         run_id = str(uuid.uuid4())
         ids = {
             "thread_id": thread_id,
@@ -382,17 +391,22 @@ class RunService:
         started_at = datetime.now(UTC)
         try:
             async with self._thread_turn(thread_id), self._slots:
-                await self._repository.start_run(
-                    run_id,
-                    thread_id,
-                    {"graph_id": active.request.graph_id, "assistant_id": active.request.assistant_id},
-                )
-                active.record["status"] = "running"
-                status, error = await self._execute(active)
-        except asyncio.CancelledError:
+                try:
+                    await self._repository.start_run(
+                        run_id,
+                        thread_id,
+                        {"graph_id": active.request.graph_id, "assistant_id": active.request.assistant_id},
+                    )
+                    active.record["status"] = "running"
+                    status, error = await self._execute(active)
+                except asyncio.CancelledError:
+                    # Settled while the thread is still ours: a queued run must not start
+                    # from checkpoints a rollback is about to delete.
+                    status, error = "interrupted", active.cancel_reason or "the run was cancelled"
+                    await asyncio.shield(self._settle_cancelled(active, error))
+        except asyncio.CancelledError:  # cancelled while still waiting for its turn
             status, error = "interrupted", active.cancel_reason or "the run was cancelled"
-            # Shielded: a cancelled run must still leave its records consistent.
-            await asyncio.shield(self._repository.finish_run(run_id, thread_id, status, "idle", error=error))
+            await asyncio.shield(self._settle_cancelled(active, error))
         finally:
             active.record["status"] = status
             active.stream.close()
@@ -403,6 +417,17 @@ class RunService:
             if stateless and active.request.on_completion == "delete":
                 await self._repository.delete_thread(thread_id)
         logger.debug("run %s on thread %s: %s%s", run_id, thread_id, status, f" ({error})" if error else "")
+
+    async def _settle_cancelled(self, active: ActiveRun, error: str) -> None:
+        run_id, thread_id = active.record["run_id"], active.record["thread_id"]
+        if not active.rollback:
+            await self._repository.finish_run(run_id, thread_id, "interrupted", "idle", error=error)
+            return
+        # Rollback: as if the run had never been made.
+        deleted = await delete_run_checkpoints(self._checkpointer, thread_id, run_id)
+        await self._repository.delete_run(run_id)
+        await self._repository.finish_run(run_id, thread_id, "interrupted", "idle")
+        logger.info("run %s rolled back (%d checkpoints deleted)", run_id, deleted)
 
     async def _execute(self, active: ActiveRun) -> tuple[str, str | None]:
         """Run the graph, publishing its events; settle the records; return status and error."""
@@ -509,10 +534,17 @@ class RunService:
         while len(self._finished) > FINISHED_STREAMS_KEPT:
             self._finished.popitem(last=False)
 
-    def _cancel(self, active: ActiveRun, reason: str) -> None:
+    def _cancel(self, active: ActiveRun, reason: str, rollback: bool = False) -> None:
         if active.task is not None and not active.task.done():
             active.cancel_reason = reason
+            active.rollback = active.rollback or rollback
             active.task.cancel()
+
+    def _check_rollback(self) -> None:
+        if not isinstance(self._checkpointer, ErasableCheckpointer):
+            raise InvalidRequest(
+                f"rollback is not supported with {type(self._checkpointer).__name__}: it cannot delete checkpoints"
+            )
 
     # Consuming -------------------------------------------------------------------
 
@@ -601,21 +633,19 @@ class RunService:
         return [public_run(record) for record in records]
 
     async def cancel(self, thread_id: str, run_id: str, wait: bool, action: Any) -> None:
-        if action not in (None, *CANCEL_ACTIONS):
-            raise InvalidRequest(f"action must be one of {', '.join(CANCEL_ACTIONS)}; 'rollback' is not supported yet")
+        rollback = self._cancel_action(action)
         await self.get(thread_id, run_id)
         active = self._active.get(parse_thread_id(run_id, "run_id"))
         if active is None:
             raise Conflict(f"Run {run_id!r} is not pending or running; nothing to cancel")
-        self._cancel(active, "cancelled by request")
+        self._cancel(active, "cancelled by request", rollback)
         if wait and active.task is not None:
             with contextlib.suppress(asyncio.CancelledError):
                 await asyncio.shield(active.task)
 
     async def cancel_many(self, payload: Any, action: Any) -> None:
         """Cancel the runs named by id, the runs of a thread, or every run with a status."""
-        if action not in (None, *CANCEL_ACTIONS):
-            raise InvalidRequest(f"action must be one of {', '.join(CANCEL_ACTIONS)}; 'rollback' is not supported yet")
+        rollback = self._cancel_action(action)
         body = require_object(payload)
         reject_unknown(body, frozenset({"thread_id", "run_ids", "status"}))
         thread_id = parse_thread_id(body["thread_id"]) if body.get("thread_id") else None
@@ -635,7 +665,15 @@ class RunService:
                 continue
             if status not in (None, "all") and active.record["status"] != status:
                 continue
-            self._cancel(active, "cancelled by request")
+            self._cancel(active, "cancelled by request", rollback)
+
+    def _cancel_action(self, action: Any) -> bool:
+        """True for action=rollback (cancel and delete the run), False for interrupt (the default)."""
+        if action not in (None, *CANCEL_ACTIONS):
+            raise InvalidRequest(f"action must be one of {', '.join(CANCEL_ACTIONS)}, got {action!r}")
+        if action == "rollback":
+            self._check_rollback()
+        return action == "rollback"
 
     async def delete(self, thread_id: str, run_id: str) -> None:
         await self.get(thread_id, run_id)
@@ -671,10 +709,11 @@ async def init_run_service(
     graphs: GraphRegistry,
     assistants: AssistantService,
     webhooks: WebhookSender,
+    checkpointer: BaseCheckpointSaver,
     max_concurrency: int,
 ) -> AsyncIterator[RunService]:
     """Resource: the run service; on shutdown, runs are cancelled before the pool closes."""
-    service = RunService(repository, graphs, assistants, webhooks, max_concurrency)
+    service = RunService(repository, graphs, assistants, webhooks, checkpointer, max_concurrency)
     try:
         yield service
     finally:
