@@ -17,6 +17,8 @@ import psycopg
 import pytest
 from psycopg import sql
 
+from src.services.database import APPLICATION_NAME
+
 ROOT = Path(__file__).resolve().parent.parent
 TEST_CONFIG = ROOT / "tests" / "graphs" / "config.yml"
 ADMIN_URL = os.environ.get("TEST_POSTGRES_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres?sslmode=disable")
@@ -55,6 +57,23 @@ def create_database(prefix: str = "agent_server_test") -> str:
 def drop_database(name: str) -> None:
     with admin_connect() as conn:
         conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+def connections_after_close(database: str, timeout: float = 3.0) -> int:
+    """Server connections left once closed ones are gone: a backend exits a moment after its client."""
+    deadline = time.monotonic() + timeout
+    while (count := server_connections(database)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return count
+
+
+def server_connections(database: str) -> int:
+    with admin_connect() as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND application_name = %s",
+            (database, APPLICATION_NAME),
+        ).fetchone()
+    return row[0]
 
 
 @pytest.fixture(scope="session")

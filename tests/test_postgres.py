@@ -10,12 +10,19 @@ import pytest
 from psycopg import sql
 
 from src.containers import Container
-from src.services.database import APPLICATION_NAME, DatabaseUnavailable, probe
+from src.services.database import DatabaseUnavailable, probe
 from src.services.persistence import ThreadShardedSaver
 from src.services.repository import MIGRATIONS
 from src.settings import load_settings
 from src.web.http import provide, resolved
-from tests.conftest import TEST_CONFIG, admin_connect, database_url, free_port
+from tests.conftest import (
+    TEST_CONFIG,
+    admin_connect,
+    connections_after_close,
+    database_url,
+    free_port,
+    server_connections,
+)
 
 pytestmark = pytest.mark.postgres
 
@@ -39,15 +46,6 @@ def make_container(url: str, **env: str) -> Container:
     settings = load_settings(TEST_CONFIG, environ={"DATABASE_URL": url, **env})
     container.config.from_dict(settings)
     return container
-
-
-def server_connections(database: str) -> int:
-    with admin_connect() as conn:
-        row = conn.execute(
-            "SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND application_name = %s",
-            (database, APPLICATION_NAME),
-        ).fetchone()
-    return row[0]
 
 
 def user(text: str) -> dict:
@@ -88,7 +86,7 @@ async def test_non_owner_role_sees_no_rows_and_shutdown_leaves_no_connection(fre
     await runs.wait(thread["thread_id"], {"assistant_id": "agent", "input": user("remember that I like tea")})
     assert server_connections(fresh_database) > 0
     await resolved(container.shutdown_resources())
-    assert server_connections(fresh_database) == 0
+    assert connections_after_close(fresh_database) == 0
 
     role = f"reader_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(url, autocommit=True) as conn:

@@ -8,7 +8,7 @@ import uuid
 import httpx
 import pytest
 
-from tests.conftest import TEST_CONFIG, ServerProcess, admin_connect, free_port
+from tests.conftest import TEST_CONFIG, ServerProcess, connections_after_close, free_port
 
 PASSWORD = "s3cret-pw"
 
@@ -213,12 +213,7 @@ def test_postgres_server_keeps_state_across_restart_and_leaves_no_connection(ser
     assert server.stop() == 0
     assert PASSWORD not in server.output
     assert "persistence backend: postgres (127.0.0.1:5432/" in server.output
-    with admin_connect() as admin:
-        left = admin.execute(
-            "SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND application_name = 'agent-server'",
-            (pg_database,),
-        ).fetchone()
-    assert left == (0,)
+    assert connections_after_close(pg_database) == 0
 
     restarted = server_factory(env=env).start()
     with httpx.Client(base_url=restarted.url, timeout=30) as http:
