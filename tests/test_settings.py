@@ -30,7 +30,7 @@ def test_defaults_come_from_config_yml():
         "pool_timeout": 30.0,
         "connect_timeout": 5.0,
     }
-    assert loaded["server"] == {"host": "127.0.0.1", "port": 2024, "log_level": "INFO"}
+    assert loaded["server"] == {"host": "127.0.0.1", "port": 8123, "log_level": "INFO"}
     assert loaded["model"]["name"] == "offline:deterministic"
     assert loaded["config_file"] == str(CONFIG)
 
