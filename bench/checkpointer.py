@@ -51,7 +51,7 @@ from psycopg import sql
 from psycopg.rows import DictRow, dict_row
 from psycopg_pool import AsyncConnectionPool
 
-from bench.throwaway import DEFAULT_ADMIN_URL, create_database, database_url, drop_database
+from bench.common import DEFAULT_ADMIN_URL, concurrency_list, create_database, database_url, drop_database
 from src.services.database import Pool
 from src.services.persistence import ThreadShardedSaver
 
@@ -271,13 +271,6 @@ def render(results: dict[str, dict[int, float]], concurrencies: Sequence[int], c
 
 
 # Command line ---------------------------------------------------------------------
-
-
-def concurrency_list(text: str) -> list[int]:
-    values = [int(part) for part in text.split(",") if part.strip()]
-    if not values or min(values) < 1:
-        raise argparse.ArgumentTypeError(f"expected a comma-separated list of positive integers, got {text!r}")
-    return values
 
 
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:

@@ -73,7 +73,7 @@ import uvloop
 from langgraph_sdk import get_client
 from langgraph_sdk.client import LangGraphClient
 
-from bench.throwaway import DEFAULT_ADMIN_URL, create_database, database_url, drop_database
+from bench.common import DEFAULT_ADMIN_URL, concurrency_list, create_database, database_url, drop_database
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG_FILE = ROOT / "tests" / "graphs" / "config.yml"
@@ -482,13 +482,6 @@ def render(
 
 
 # Command line ---------------------------------------------------------------------
-
-
-def concurrency_list(text: str) -> list[int]:
-    values = [int(part) for part in text.split(",") if part.strip()]
-    if not values or min(values) < 1:
-        raise argparse.ArgumentTypeError(f"expected a comma-separated list of positive integers, got {text!r}")
-    return values
 
 
 def backend_list(text: str) -> list[str]:

@@ -1,7 +1,8 @@
-"""A throwaway Postgres database for one benchmark run."""
+"""What the benchmarks share: a throwaway Postgres database, command-line parsing."""
 
 from __future__ import annotations
 
+import argparse
 import secrets
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
@@ -29,3 +30,14 @@ def create_database(admin_url: str, prefix: str) -> str:
 def drop_database(admin_url: str, dbname: str) -> None:
     with psycopg.connect(admin_url, autocommit=True) as conn:
         conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(dbname)))
+
+
+def concurrency_list(text: str) -> list[int]:
+    """--concurrency: a comma-separated list of positive integers."""
+    try:
+        values = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        values = []
+    if not values or min(values) < 1:
+        raise argparse.ArgumentTypeError(f"expected a comma-separated list of positive integers, got {text!r}")
+    return values
