@@ -48,11 +48,10 @@ from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
 from langgraph.graph import END, START, StateGraph
 from psycopg import sql
-from psycopg.rows import DictRow, dict_row
-from psycopg_pool import AsyncConnectionPool
+from psycopg.rows import dict_row
 
 from bench.common import DEFAULT_ADMIN_URL, concurrency_list, create_database, database_url, drop_database
-from src.services.database import Pool
+from src.services.database import Pool, create_pool
 from src.services.persistence import ThreadShardedSaver
 
 POOL_TIMEOUT = 30.0
@@ -147,23 +146,8 @@ async def setup_schema(url: str) -> None:
 
 
 async def open_pool(url: str, min_size: int, max_size: int) -> Pool:
-    """A pool configured as `init_pool` in src/services/database.py configures the server's."""
-    pool: Pool = AsyncConnectionPool(
-        url,
-        connection_class=psycopg.AsyncConnection[DictRow],
-        min_size=min_size,
-        max_size=max_size,
-        timeout=POOL_TIMEOUT,
-        open=False,
-        kwargs={
-            "autocommit": True,
-            "prepare_threshold": 0,
-            "row_factory": dict_row,
-            "application_name": "agent-server-bench",
-        },
-        check=AsyncConnectionPool.check_connection,
-        name="agent-server-bench",
-    )
+    """The server's own pool (`create_pool`), labelled so its sessions can be told apart."""
+    pool = create_pool(url, min_size, max_size, POOL_TIMEOUT, application_name="agent-server-bench")
     await pool.open(wait=True, timeout=POOL_TIMEOUT)
     return pool
 

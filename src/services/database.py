@@ -113,6 +113,28 @@ async def execute_all(conn: psycopg.AsyncConnection[DictRow], statements: Sequen
         await conn.execute(statement)  # type: ignore[arg-type]  # constants, no values
 
 
+def create_pool(
+    url: str, min_size: int, max_size: int, timeout: float, application_name: str = APPLICATION_NAME
+) -> Pool:
+    """The server's pool, not yet open: dict rows, autocommit, as LangGraph's saver and store need."""
+    return AsyncConnectionPool(
+        url,
+        connection_class=psycopg.AsyncConnection[DictRow],
+        min_size=min_size,
+        max_size=max_size,
+        timeout=timeout,
+        open=False,
+        kwargs={
+            "autocommit": True,
+            "prepare_threshold": 0,
+            "row_factory": dict_row,
+            "application_name": application_name,
+        },
+        check=AsyncConnectionPool.check_connection,
+        name=application_name,
+    )
+
+
 async def init_pool(
     url: str | None,
     min_size: int,
@@ -126,22 +148,7 @@ async def init_pool(
         yield None
         return
     await probe(url, connect_timeout)
-    pool: Pool = AsyncConnectionPool(
-        url,
-        connection_class=psycopg.AsyncConnection[DictRow],
-        min_size=min_size,
-        max_size=max_size,
-        timeout=timeout,
-        open=False,
-        kwargs={
-            "autocommit": True,
-            "prepare_threshold": 0,
-            "row_factory": dict_row,
-            "application_name": APPLICATION_NAME,
-        },
-        check=AsyncConnectionPool.check_connection,
-        name="agent-server",
-    )
+    pool = create_pool(url, min_size, max_size, timeout)
     try:
         await pool.open(wait=True, timeout=timeout)
     except Exception as exc:
