@@ -33,6 +33,7 @@ class Container(containers.DeclarativeContainer):
         max_size=config.database.pool_max_size,
         timeout=config.database.pool_timeout,
         connect_timeout=config.database.connect_timeout,
+        check_idle=config.database.pool_check_idle,
     )
     # One saver shard per pooled connection: more could only wait for a connection.
     checkpointer = providers.Resource(init_checkpointer, pool=pool, shards=config.database.pool_max_size)

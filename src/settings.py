@@ -74,6 +74,16 @@ def _positive_float(name: str, value: Any) -> float:
     return number
 
 
+def _seconds(name: str, value: Any) -> float:
+    try:
+        number = float(str(value).strip()) if not isinstance(value, bool) else None
+    except ValueError:
+        number = None
+    if number is None or not number >= 0 or number == float("inf"):
+        raise ConfigError(f"{_describe(name, value)} is invalid: expected a number of seconds >= 0")
+    return number
+
+
 def _optional_text(name: str, value: Any) -> str | None:
     if value is None:
         return None
@@ -163,6 +173,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("database", "pool_max_size", "DATABASE_POOL_MAX_SIZE", _integer(1)),
     Setting("database", "pool_timeout", "DATABASE_POOL_TIMEOUT", _positive_float),
     Setting("database", "connect_timeout", "DATABASE_CONNECT_TIMEOUT", _positive_float),
+    Setting("database", "pool_check_idle", "DATABASE_POOL_CHECK_IDLE", _seconds),
     Setting("runs", "max_concurrency", "RUNS_MAX_CONCURRENCY", _integer(1)),
     Setting("runs", "webhooks_allow_loopback", "WEBHOOKS_ALLOW_LOOPBACK", _boolean),
     Setting("model", "name", "MODEL", _model_name),

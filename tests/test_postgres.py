@@ -7,11 +7,15 @@ import uuid
 
 import psycopg
 import pytest
+from langgraph.checkpoint.base import empty_checkpoint
+from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
+from langgraph.checkpoint.serde.types import _DeltaSnapshot
 from psycopg import sql
+from psycopg.rows import dict_row
 
 from src.containers import Container
-from src.services.database import DatabaseUnavailable, probe
-from src.services.persistence import ThreadShardedSaver
+from src.services.database import DatabaseUnavailable, IdleCheck, create_pool, probe
+from src.services.persistence import InlineSerdeSaver, ThreadShardedSaver
 from src.services.repository import MIGRATIONS
 from src.settings import load_settings
 from src.web.http import provide, resolved
@@ -228,3 +232,84 @@ async def test_sharded_saver_keeps_each_thread_on_one_shard_and_runs_threads_in_
         results = await asyncio.gather(*(runs.wait(t, slow) for t in created))
     assert all(result["steps"] == ["step 1", "step 2"] for result in results)
     await resolved(container.shutdown_resources())
+
+
+SAVER_ROWS = {
+    "checkpoints": "SELECT * FROM checkpoints WHERE thread_id = %s ORDER BY checkpoint_id",
+    "checkpoint_blobs": "SELECT * FROM checkpoint_blobs WHERE thread_id = %s ORDER BY channel, version",
+    "checkpoint_writes": "SELECT * FROM checkpoint_writes WHERE thread_id = %s ORDER BY task_id, idx",
+}
+
+
+async def test_inline_serde_saver_writes_exactly_the_rows_of_the_stock_saver(pg_url):
+    # InlineSerdeSaver re-implements aput/aput_writes without the thread hop: any
+    # difference from the stock saver (now or after an upgrade) shows up here.
+    checkpoint = empty_checkpoint()
+    checkpoint["channel_values"] = {
+        "text": "inline",
+        "count": 3,
+        "nothing": None,
+        "messages": [{"role": "user", "content": "hi"}],
+        "snapshot": _DeltaSnapshot(["a", "b"]),
+    }
+    versions = {"text": "1", "count": "2", "messages": "3", "snapshot": "4", "unchanged": "5"}
+    checkpoint["channel_versions"] = dict(versions)
+    metadata = {"source": "loop", "step": 1, "run_id": "r-1", "parents": {}}
+    writes = [("messages", [{"role": "ai", "content": "yo"}]), ("text", "w")]
+    special = [("__error__", "boom"), ("__interrupt__", {"value": 1})]
+
+    async with await psycopg.AsyncConnection.connect(pg_url, autocommit=True, row_factory=dict_row) as conn:
+        stock, inline = AsyncPostgresSaver(conn), InlineSerdeSaver(conn)
+        await stock.setup()
+        rows, returned = [], []
+        for saver in (stock, inline):
+            thread_id = str(uuid.uuid4())
+            parent = {"configurable": {"thread_id": thread_id, "checkpoint_ns": "", "checkpoint_id": "parent-1"}}
+            saved = await saver.aput(parent, checkpoint, metadata, versions)
+            await saver.aput_writes(saved, writes, "task-1", "~path")
+            await saver.aput_writes(saved, special, "task-2")
+            await saver.aput_writes(saved, [("__error__", "boom again")], "task-2")
+            returned.append({**saved["configurable"], "thread_id": None})
+            found = {}
+            for table, query in SAVER_ROWS.items():
+                cursor = await conn.execute(query, (thread_id,))
+                found[table] = [{**row, "thread_id": None} for row in await cursor.fetchall()]
+            rows.append(found)
+            assert (await saver.aget_tuple(saved)).checkpoint["channel_values"]["messages"] == [
+                {"role": "user", "content": "hi"}
+            ]
+    assert returned[0] == returned[1]
+    assert rows[0] == rows[1]
+    assert [len(rows[0][table]) for table in SAVER_ROWS] == [1, 2, 4]
+
+
+async def test_pool_pings_only_connections_that_sat_idle(pg_url):
+    pool = create_pool(pg_url, min_size=1, max_size=1, timeout=5.0, check_idle=0.3)
+    await pool.open(wait=True)
+    try:
+        async with pool.connection() as conn:
+            first = (await (await conn.execute("SELECT pg_backend_pid() AS pid")).fetchone())["pid"]
+        with admin_connect() as admin:
+            admin.execute("SELECT pg_terminate_backend(%s)", (first,))
+        # Handed back a moment ago: it goes out unchecked, and the one query that
+        # meets the dead connection fails; the pool then discards it.
+        with pytest.raises(psycopg.OperationalError):
+            async with pool.connection() as conn:
+                await conn.execute("SELECT 1")
+        async with pool.connection() as conn:
+            second = (await (await conn.execute("SELECT pg_backend_pid() AS pid")).fetchone())["pid"]
+        assert second != first
+        with admin_connect() as admin:
+            admin.execute("SELECT pg_terminate_backend(%s)", (second,))
+        # Idle past the threshold: the stock check finds it dead and the pool replaces it.
+        await asyncio.sleep(0.4)
+        async with pool.connection() as conn:
+            third = (await (await conn.execute("SELECT pg_backend_pid() AS pid")).fetchone())["pid"]
+        assert third not in (first, second)
+    finally:
+        await pool.close()
+
+
+def test_idle_check_rejects_a_negative_threshold():
+    with pytest.raises(ValueError, match="idle must be >= 0 seconds"):
+        IdleCheck(-1.0)

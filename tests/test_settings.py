@@ -29,6 +29,7 @@ def test_defaults_come_from_config_yml():
         "pool_max_size": 10,
         "pool_timeout": 30.0,
         "connect_timeout": 5.0,
+        "pool_check_idle": 1.0,
     }
     assert loaded["server"] == {"host": "127.0.0.1", "port": 8123, "log_level": "INFO"}
     assert loaded["model"]["name"] == "offline:deterministic"
@@ -43,6 +44,7 @@ def test_environment_overrides_the_file():
         PORT="9000",
         LOG_LEVEL="debug",
         RUNS_MAX_CONCURRENCY="3",
+        DATABASE_POOL_CHECK_IDLE="0",
     )
     assert loaded["database"]["pool_min_size"] == 1
     assert loaded["database"]["pool_max_size"] == 4
@@ -50,6 +52,7 @@ def test_environment_overrides_the_file():
     assert loaded["server"]["port"] == 9000
     assert loaded["server"]["log_level"] == "DEBUG"
     assert loaded["runs"]["max_concurrency"] == 3
+    assert loaded["database"]["pool_check_idle"] == 0.0
 
 
 def test_flags_win_over_environment():
@@ -72,6 +75,10 @@ def test_config_file_from_environment(tmp_path: Path):
         ({"DATABASE_POOL_MIN_SIZE": "-1"}, "DATABASE_POOL_MIN_SIZE='-1' is invalid: expected an integer >= 0"),
         ({"DATABASE_POOL_TIMEOUT": "-3"}, "DATABASE_POOL_TIMEOUT='-3' is invalid: expected a number of seconds > 0"),
         ({"DATABASE_POOL_TIMEOUT": "soon"}, "DATABASE_POOL_TIMEOUT='soon' is invalid"),
+        (
+            {"DATABASE_POOL_CHECK_IDLE": "-1"},
+            "DATABASE_POOL_CHECK_IDLE='-1' is invalid: expected a number of seconds >= 0",
+        ),
         ({"PORT": "70000"}, "PORT='70000' is invalid: expected a TCP port 0-65535"),
         ({"LOG_LEVEL": "loud"}, "LOG_LEVEL='loud' is invalid: expected one of DEBUG"),
         ({"MODEL": "gpt"}, "MODEL='gpt' is invalid: expected 'provider:model'"),

@@ -10,17 +10,21 @@ from typing import Any, Protocol, runtime_checkable
 
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import (
+    WRITES_IDX_MAP,
     BaseCheckpointSaver,
     ChannelVersions,
     Checkpoint,
     CheckpointMetadata,
     CheckpointTuple,
+    get_serializable_checkpoint_metadata,
 )
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
+from langgraph.checkpoint.serde.types import _DeltaSnapshot
 from langgraph.store.base import BaseStore
 from langgraph.store.memory import InMemoryStore
 from langgraph.store.postgres.aio import AsyncPostgresStore
+from psycopg.types.json import Jsonb
 
 from src.services.database import CHECKPOINT_TABLES_RLS, STORE_TABLES_RLS, Pool, execute_all, setup_lock
 
@@ -70,6 +74,82 @@ class MemorySaver(InMemorySaver):
             self.writes.pop((thread_id, checkpoint_ns, checkpoint_id), None)
 
 
+class InlineSerdeSaver(AsyncPostgresSaver):
+    """`AsyncPostgresSaver` that serialises checkpoints and writes on the event loop.
+
+    The stock `aput` and `aput_writes` send each serialisation to `asyncio.to_thread`.
+    That work is the serializer's Python and msgpack code, which holds the GIL, so the
+    thread frees nothing for the loop; each hop only adds a thread wake-up, a GIL
+    hand-over and a loop wake-up. A one-node run makes five such hops: measured with
+    `python -m bench.http --graph slow` at 32 clients, serialising inline cut the
+    server's CPU per run from about 13 to 10.5 ms. Everything else is the stock
+    saver's: its SQL constants, `_dump_blobs`/`_dump_writes`, and the split between
+    values stored inline in the checkpoint and values stored as blobs (a test writes
+    the same input through both savers and compares the rows).
+    """
+
+    async def aput(
+        self,
+        config: RunnableConfig,
+        checkpoint: Checkpoint,
+        metadata: CheckpointMetadata,
+        new_versions: ChannelVersions,
+    ) -> RunnableConfig:
+        configurable = config["configurable"]
+        thread_id = configurable["thread_id"]
+        checkpoint_ns = configurable["checkpoint_ns"]
+        copied = checkpoint.copy()
+        copied["channel_values"] = dict(checkpoint["channel_values"])
+        # Primitives stay in the checkpoint row; anything else (and delta snapshots,
+        # marked True in the row) goes to the blobs table, as the stock saver does.
+        blob_values: dict[str, Any] = {}
+        for key, value in checkpoint["channel_values"].items():
+            if isinstance(value, _DeltaSnapshot):
+                blob_values[key] = copied["channel_values"].pop(key)
+                copied["channel_values"][key] = True
+            elif value is not None and not isinstance(value, (str, int, float, bool)):
+                blob_values[key] = copied["channel_values"].pop(key)
+        blob_versions = {k: v for k, v in new_versions.items() if k in blob_values}
+        blobs = self._dump_blobs(thread_id, checkpoint_ns, blob_values, blob_versions)
+        row = (
+            thread_id,
+            checkpoint_ns,
+            checkpoint["id"],
+            configurable.get("checkpoint_id"),
+            Jsonb(copied),
+            Jsonb(get_serializable_checkpoint_metadata(config, metadata)),
+        )
+        async with self._cursor(pipeline=True) as cur:
+            if blobs:
+                await cur.executemany(self.UPSERT_CHECKPOINT_BLOBS_SQL, blobs)
+            await cur.execute(self.UPSERT_CHECKPOINTS_SQL, row)
+        return {
+            "configurable": {"thread_id": thread_id, "checkpoint_ns": checkpoint_ns, "checkpoint_id": checkpoint["id"]}
+        }
+
+    async def aput_writes(
+        self,
+        config: RunnableConfig,
+        writes: Sequence[tuple[str, Any]],
+        task_id: str,
+        task_path: str = "",
+    ) -> None:
+        # Special channels (errors, interrupts) have fixed indexes and may be rewritten.
+        special = all(channel in WRITES_IDX_MAP for channel, _ in writes)
+        query = self.UPSERT_CHECKPOINT_WRITES_SQL if special else self.INSERT_CHECKPOINT_WRITES_SQL
+        configurable = config["configurable"]
+        params = self._dump_writes(
+            configurable["thread_id"],
+            configurable["checkpoint_ns"],
+            configurable["checkpoint_id"],
+            task_id,
+            task_path,
+            writes,
+        )
+        async with self._cursor(pipeline=True) as cur:
+            await cur.executemany(query, params)
+
+
 class ThreadShardedSaver(BaseCheckpointSaver[str]):
     """Postgres checkpointer whose runs on different threads use the pool in parallel.
 
@@ -87,7 +167,7 @@ class ThreadShardedSaver(BaseCheckpointSaver[str]):
         if shards < 1:
             raise ValueError(f"ThreadShardedSaver needs shards >= 1, got {shards}")
         self._pool = pool
-        self.shards = [AsyncPostgresSaver(pool) for _ in range(shards)]
+        self.shards: list[AsyncPostgresSaver] = [InlineSerdeSaver(pool) for _ in range(shards)]
         super().__init__(serde=self.shards[0].serde)
 
     def _for_thread(self, thread_id: Any) -> AsyncPostgresSaver:
