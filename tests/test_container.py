@@ -9,6 +9,7 @@ from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.store.memory import InMemoryStore
 
 from src.containers import Container
+from src.services.assistants import MemoryAssistantRepository
 from src.services.errors import Conflict, InvalidRequest, NotFound, ThreadBusy
 from src.services.repository import MemoryRepository
 from src.settings import load_settings
@@ -123,3 +124,35 @@ async def test_same_thread_runs_are_rejected_or_queued_never_interleaved(service
     # Other threads are not blocked by a busy one.
     other = (await threads.create({}))["thread_id"]
     assert (await runs.wait(other, slow))["steps"] == ["step 1"]
+
+
+async def test_runs_reuse_the_assistant_they_resolved_until_it_changes():
+    class CountingAssistants(MemoryAssistantRepository):
+        gets = 0
+
+        async def get(self, assistant_id):
+            CountingAssistants.gets += 1
+            return await super().get(assistant_id)
+
+    container = make_container()
+    with (
+        container.pool.override(providers.Object(None)),
+        container.assistant_repository.override(providers.Object(CountingAssistants())),
+    ):
+        await container.init_resources()
+        assistants, threads = await provide(container.assistant_service), await provide(container.thread_service)
+        runs = await provide(container.run_service)
+        thread = (await threads.create({}))["thread_id"]
+        slow = {"assistant_id": "slow", "input": {"steps": []}, "config": {"configurable": {"delay": 0.0}}}
+        before = CountingAssistants.gets
+        for _ in range(3):
+            await runs.wait(thread, slow)
+        assert CountingAssistants.gets - before == 1
+        # A change made through this server is seen by the very next run.
+        await assistants.patch("slow", {"metadata": {"team": "a"}})
+        resolved_now = await assistants.resolve("slow")
+        assert resolved_now["version"] == 2 and resolved_now["metadata"]["team"] == "a"
+        # What a run gets is its own copy: merging into it leaves the cache alone.
+        resolved_now["config"]["configurable"] = {"delay": 99}
+        assert (await assistants.resolve("slow"))["config"] == {}
+        await container.shutdown_resources()

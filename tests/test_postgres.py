@@ -12,6 +12,7 @@ from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
 from langgraph.checkpoint.serde.types import _DeltaSnapshot
 from psycopg import sql
 from psycopg.rows import dict_row
+from psycopg.types.json import Json, Jsonb
 
 from src.containers import Container
 from src.services.database import DatabaseUnavailable, IdleCheck, create_pool, probe
@@ -313,3 +314,17 @@ async def test_pool_pings_only_connections_that_sat_idle(pg_url):
 def test_idle_check_rejects_a_negative_threshold():
     with pytest.raises(ValueError, match="idle must be >= 0 seconds"):
         IdleCheck(-1.0)
+
+
+async def test_pool_round_trips_json_that_orjson_alone_would_refuse(pg_url):
+    pool = create_pool(pg_url, min_size=1, max_size=1, timeout=5.0)
+    await pool.open(wait=True)
+    try:
+        async with pool.connection() as conn:
+            value = {"big": 2**70, 1: "non-string key", "text": "é", "nested": [1.5, None, True]}
+            cursor = await conn.execute("SELECT %s::jsonb AS doc, %s::json AS plain", (Jsonb(value), Json(value)))
+            row = await cursor.fetchone()
+        expected = {"big": 2**70, "1": "non-string key", "text": "é", "nested": [1.5, None, True]}
+        assert row["doc"] == expected and row["plain"] == expected
+    finally:
+        await pool.close()

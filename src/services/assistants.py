@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import logging
+import time
 import uuid
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Callable, Mapping
@@ -66,6 +67,10 @@ ASSISTANT_FIELDS = (
 VERSIONED_FIELDS = ("graph_id", "name", "description", "config", "context", "metadata")
 SORT_FIELDS = ("assistant_id", "created_at", "updated_at", "name", "graph_id")
 SORT_ORDERS = ("asc", "desc")
+# Every run looks up its assistant, and assistants rarely change: `resolve` keeps what it
+# read for this long (one statement less per run). This server's own writes drop the
+# entry at once; a change made by another server on the same database shows within it.
+RESOLVE_CACHE_SECONDS = 1.0
 DEFAULT_LIMIT = 10
 MAX_LIMIT = 1000
 # Keys the LangGraph API leaves out of an assistant's config schema: the server sets them.
@@ -552,6 +557,7 @@ class AssistantService:
         self._graphs = graphs
         self._defaults_ready = False
         self._defaults_lock = asyncio.Lock()
+        self._resolved: dict[str, tuple[float, Record]] = {}
 
     # --- default assistants ---
 
@@ -627,7 +633,17 @@ class AssistantService:
                     f"Assistant {value!r} not found; pass an assistant id or one of the graph ids this server "
                     f"serves: {self._served()}"
                 ) from None
-        return public_assistant(await self._record(assistant_id, value))
+        cached = self._resolved.get(assistant_id)
+        if cached is not None and time.monotonic() - cached[0] < RESOLVE_CACHE_SECONDS:
+            record = cached[1]
+        else:
+            record = await self._record(assistant_id, value)
+            self._resolved[assistant_id] = (time.monotonic(), record)
+        # A copy: the run merges its own config into what it gets.
+        return copy.deepcopy(public_assistant(record))
+
+    def _changed(self, assistant_id: str) -> None:
+        self._resolved.pop(assistant_id, None)
 
     async def _graph_of(self, record: Record) -> Pregel:
         config = copy.deepcopy(record["config"])
@@ -710,6 +726,7 @@ class AssistantService:
             if value is not None
         }
         patched = await self._repository.patch(record["assistant_id"], changes)
+        self._changed(record["assistant_id"])
         if patched is None:
             raise AssistantNotFound(assistant_id)
         return public_assistant(patched)
@@ -720,7 +737,9 @@ class AssistantService:
         if bool(query_flag(delete_threads, "delete_threads")):
             raise InvalidRequest("delete_threads is not supported by this server yet")
         record = await self._record_at(assistant_id)
-        if not await self._repository.delete(record["assistant_id"]):
+        deleted = await self._repository.delete(record["assistant_id"])
+        self._changed(record["assistant_id"])
+        if not deleted:
             raise AssistantNotFound(assistant_id)
 
     def _filter(self, body: dict[str, Any]) -> AssistantFilter:
@@ -835,6 +854,7 @@ class AssistantService:
         chosen = integer(body, "version", 0, 1)
         record = await self._record_at(assistant_id)
         updated = await self._repository.set_latest(record["assistant_id"], chosen)
+        self._changed(record["assistant_id"])
         if updated is None:
             raise NotFound(f"Assistant {assistant_id!r} has no version {chosen}")
         return public_assistant(updated)

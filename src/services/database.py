@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import re
 import time
@@ -10,8 +11,10 @@ import weakref
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
+import orjson
 import psycopg
 from psycopg.rows import DictRow, dict_row
+from psycopg.types.json import set_json_dumps, set_json_loads
 from psycopg_pool import AsyncConnectionPool
 
 from src.settings import redact_url
@@ -144,6 +147,30 @@ class IdleCheck:
         self._returned[conn] = time.monotonic()
 
 
+def json_dumps(value: object) -> bytes:
+    """JSON for Json/Jsonb parameters (checkpoints, metadata, run values): orjson, several
+    times faster than the stdlib's `json.dumps` that psycopg uses by default."""
+    try:
+        return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS)
+    except TypeError:
+        # What orjson refuses (integers beyond 64 bits, ...) gets json's answer, error included.
+        return json.dumps(value).encode()
+
+
+def json_loads(data: str | bytes) -> object:
+    """Parse json/jsonb columns with orjson; json takes what orjson refuses (huge integers)."""
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return json.loads(data)
+
+
+async def configure_connection(conn: psycopg.AsyncConnection[DictRow]) -> None:
+    # Per connection, not psycopg's global default: other code in the process keeps its own.
+    set_json_dumps(json_dumps, conn)
+    set_json_loads(json_loads, conn)
+
+
 def create_pool(
     url: str,
     min_size: int,
@@ -167,6 +194,7 @@ def create_pool(
             "row_factory": dict_row,
             "application_name": application_name,
         },
+        configure=configure_connection,
         check=idle_check.check,
         reset=idle_check.reset,
         name=application_name,
