@@ -270,6 +270,15 @@ async def test_inline_serde_saver_writes_exactly_the_rows_of_the_stock_saver(pg_
             await saver.aput_writes(saved, writes, "task-1", "~path")
             await saver.aput_writes(saved, special, "task-2")
             await saver.aput_writes(saved, [("__error__", "boom again")], "task-2")
+            # A special channel twice in one call (replaced: the last stays), mixed with a
+            # plain channel (kept: the first stays), and nothing at all.
+            await saver.aput_writes(saved, [("__interrupt__", "first"), ("__interrupt__", "last")], "task-3")
+            await saver.aput_writes(saved, [("__error__", "one"), ("text", "t"), ("__error__", "two")], "task-4")
+            await saver.aput_writes(saved, [], "task-5")
+            # A checkpoint with no blobs at all, child of the first one.
+            bare = {**checkpoint, "id": "child-1", "channel_values": {"text": "only inline"}}
+            child = await saver.aput(saved, bare, {**metadata, "step": 2}, {"text": "6"})
+            returned.append({**child["configurable"], "thread_id": None})
             returned.append({**saved["configurable"], "thread_id": None})
             found = {}
             for table, query in SAVER_ROWS.items():
@@ -279,9 +288,11 @@ async def test_inline_serde_saver_writes_exactly_the_rows_of_the_stock_saver(pg_
             assert (await saver.aget_tuple(saved)).checkpoint["channel_values"]["messages"] == [
                 {"role": "user", "content": "hi"}
             ]
-    assert returned[0] == returned[1]
+    assert returned[:2] == returned[2:]
     assert rows[0] == rows[1]
-    assert [len(rows[0][table]) for table in SAVER_ROWS] == [1, 2, 4]
+    assert [len(rows[0][table]) for table in SAVER_ROWS] == [2, 2, 7]
+    interrupt = [row for row in rows[0]["checkpoint_writes"] if row["task_id"] == "task-3"]
+    assert len(interrupt) == 1 and stock.serde.loads_typed((interrupt[0]["type"], interrupt[0]["blob"])) == "last"
 
 
 async def test_pool_pings_only_connections_that_sat_idle(pg_url):
