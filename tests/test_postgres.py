@@ -339,3 +339,32 @@ async def test_pool_round_trips_json_that_orjson_alone_would_refuse(pg_url):
         assert row["doc"] == expected and row["plain"] == expected
     finally:
         await pool.close()
+
+
+@pytest.mark.parametrize("backend", ["memory", "postgres"])
+async def test_a_run_inserted_started_is_running_and_its_thread_busy(pg_url, backend):
+    container = make_container(pg_url) if backend == "postgres" else Container()
+    if backend == "memory":
+        container.config.from_dict(load_settings(TEST_CONFIG, environ={}))
+    await resolved(container.init_resources())
+    repository = await provide(container.repository)
+    thread_id = str(uuid.uuid4())
+    await repository.create_thread(thread_id, {"owner": "me"})
+    run = {
+        "run_id": str(uuid.uuid4()),
+        "thread_id": thread_id,
+        "assistant_id": "agent",
+        "status": "running",
+        "metadata": {},
+        "kwargs": {},
+        "multitask_strategy": "enqueue",
+    }
+    created = await repository.create_run(run, {"graph_id": "agent"})
+    assert created["status"] == "running"
+    thread = await repository.get_thread(thread_id)
+    assert thread["status"] == "busy" and thread["metadata"] == {"owner": "me", "graph_id": "agent"}
+    # No such thread: nothing is written, as for a pending insert.
+    missing = {**run, "run_id": str(uuid.uuid4()), "thread_id": str(uuid.uuid4())}
+    assert await repository.create_run(missing, {"graph_id": "agent"}) is None
+    assert await repository.get_run(missing["run_id"]) is None
+    await resolved(container.shutdown_resources())

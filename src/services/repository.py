@@ -117,6 +117,14 @@ INSERT_RUN = (
     "INSERT INTO agent_server.runs (run_id, thread_id, assistant_id, status, metadata, kwargs, multitask_strategy) "
     f"VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING {RUN_COLUMNS}"
 )
+# A run that starts at once is inserted running, its thread made busy in the same
+# statement (else START_RUN follows). No thread row: the insert's foreign key fails.
+INSERT_STARTED_RUN = (
+    "WITH thread AS (UPDATE agent_server.threads SET status = 'busy', metadata = metadata || %s, error = NULL, "
+    "updated_at = now() WHERE thread_id = %s) "
+    "INSERT INTO agent_server.runs (run_id, thread_id, assistant_id, status, metadata, kwargs, multitask_strategy) "
+    f"VALUES (%s, %s, %s, 'running', %s, %s, %s) RETURNING {RUN_COLUMNS}"
+)
 SELECT_RUN = f"SELECT {RUN_COLUMNS} FROM agent_server.runs WHERE run_id = %s"
 SELECT_THREAD_RUNS = (
     f"SELECT {RUN_COLUMNS} FROM agent_server.runs WHERE thread_id = %s AND (%s::text IS NULL OR status = %s) "
@@ -231,8 +239,11 @@ class Repository(ABC):
     async def count_threads(self, where: ThreadFilter) -> int: ...
 
     @abstractmethod
-    async def create_run(self, run: Record) -> Record | None:
-        """Insert a run record; None when its thread does not exist."""
+    async def create_run(self, run: Record, thread_metadata: dict[str, Any] | None = None) -> Record | None:
+        """Insert a run record; None when its thread does not exist.
+
+        With `thread_metadata` the run is inserted already running, as `start_run` would
+        leave it (its thread busy, with `thread_metadata` merged in)."""
 
     @abstractmethod
     async def get_run(self, run_id: str) -> Record | None: ...
@@ -365,12 +376,14 @@ class MemoryRepository(Repository):
     async def count_threads(self, where: ThreadFilter) -> int:
         return sum(1 for thread in self._threads.values() if where.matches(thread))
 
-    async def create_run(self, run: Record) -> Record | None:
+    async def create_run(self, run: Record, thread_metadata: dict[str, Any] | None = None) -> Record | None:
         if run["thread_id"] not in self._threads:
             return None
         stamp = now()
         stored = {**copy.deepcopy(run), "created_at": stamp, "updated_at": stamp, "error": None}
         self._runs[run["run_id"]] = stored
+        if thread_metadata is not None:
+            await self.start_run(run["run_id"], run["thread_id"], thread_metadata)
         return copy.deepcopy(stored)
 
     async def get_run(self, run_id: str) -> Record | None:
@@ -485,20 +498,19 @@ class PostgresRepository(Repository):
             row = await (await conn.execute(COUNT_THREADS, where.params())).fetchone()
             return int(row["count"]) if row else 0
 
-    async def create_run(self, run: Record) -> Record | None:
+    async def create_run(self, run: Record, thread_metadata: dict[str, Any] | None = None) -> Record | None:
+        values = (
+            run["run_id"],
+            run["thread_id"],
+            run["assistant_id"],
+            Jsonb(run["metadata"]),
+            Jsonb(run["kwargs"]),
+            run["multitask_strategy"],
+        )
         try:
-            return await self._one(
-                INSERT_RUN,
-                (
-                    run["run_id"],
-                    run["thread_id"],
-                    run["assistant_id"],
-                    run["status"],
-                    Jsonb(run["metadata"]),
-                    Jsonb(run["kwargs"]),
-                    run["multitask_strategy"],
-                ),
-            )
+            if thread_metadata is not None:
+                return await self._one(INSERT_STARTED_RUN, (Jsonb(thread_metadata), run["thread_id"], *values))
+            return await self._one(INSERT_RUN, (*values[:3], run["status"], *values[3:]))
         except psycopg.errors.ForeignKeyViolation:
             return None  # no such thread
 

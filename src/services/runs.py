@@ -12,7 +12,7 @@ import contextlib
 import logging
 import time
 import uuid
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -281,6 +281,51 @@ class ActiveRun:
     consumers: int = 0
 
 
+class ThreadTurns:
+    """One turn per thread: runs of a thread execute one at a time, in arrival order.
+
+    A thread is in the map while a run holds its turn; the queue holds the runs waiting
+    for it, and the turn passes straight to the next of them, so no newcomer can slip in
+    between. The map forgets a thread when its last run gives the turn back.
+    """
+
+    def __init__(self) -> None:
+        self._waiting: dict[str, deque[asyncio.Future[None]]] = {}
+
+    def held(self, thread_id: str) -> bool:
+        return thread_id in self._waiting
+
+    def take_now(self, thread_id: str) -> bool:
+        """Take the turn if nobody holds it; never wait."""
+        if thread_id in self._waiting:
+            return False
+        self._waiting[thread_id] = deque()
+        return True
+
+    async def take(self, thread_id: str) -> None:
+        if self.take_now(thread_id):
+            return
+        handed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiting[thread_id].append(handed)
+        try:
+            await handed
+        except asyncio.CancelledError:
+            if handed.done() and not handed.cancelled():
+                self.give_back(thread_id)  # handed the turn as it was cancelled: pass it on
+            else:
+                self._waiting[thread_id].remove(handed)
+            raise
+
+    def give_back(self, thread_id: str) -> None:
+        queue = self._waiting[thread_id]
+        while queue:
+            handed = queue.popleft()
+            if not handed.done():
+                handed.set_result(None)
+                return
+        del self._waiting[thread_id]
+
+
 class RunService:
     """Creates, executes, streams, joins and cancels runs.
 
@@ -309,7 +354,7 @@ class RunService:
         self._webhooks = webhooks
         self._checkpointer = checkpointer
         self._slots = asyncio.Semaphore(max_concurrency)
-        self._thread_locks: dict[str, asyncio.Lock] = {}
+        self._turns = ThreadTurns()
         self._active: dict[str, ActiveRun] = {}
         self._by_thread: dict[str, list[str]] = {}
         self._finished: OrderedDict[str, ActiveRun] = OrderedDict()
@@ -357,46 +402,75 @@ class RunService:
             "kwargs": request.kwargs,
             "multitask_strategy": request.multitask_strategy,
         }
-        # The insert itself tells whether the thread exists: no separate look-up.
-        record = await self._repository.create_run(run)
-        if record is None:
-            if request.if_not_exists == "reject":
-                raise NotFound(f"Thread {thread_id!r} not found; send if_not_exists='create' to create it")
-            await self._repository.create_thread(thread_id, {})
-            record = await self._repository.create_run(run)
-            assert record is not None  # the thread was just created
+        # A run whose thread is idle here, with a slot free, takes both now and is stored
+        # running: one statement instead of an insert and a start.
+        started = not busy and await self._take_turn_now(thread_id)
+        thread_metadata = {"graph_id": request.graph_id, "assistant_id": request.assistant_id}
+        if started:
+            run["status"] = "running"
+        try:
+            # The insert itself tells whether the thread exists: no separate look-up.
+            record = await self._repository.create_run(run, thread_metadata if started else None)
+            if record is None:
+                if request.if_not_exists == "reject":
+                    raise NotFound(f"Thread {thread_id!r} not found; send if_not_exists='create' to create it")
+                await self._repository.create_thread(thread_id, {})
+                record = await self._repository.create_run(run, thread_metadata if started else None)
+                assert record is not None  # the thread was just created
+        except BaseException:
+            if started:
+                self._give_turn_back(thread_id)
+            raise
         active = ActiveRun(record=public_run(record), request=request)
         self._active[run_id] = active
         self._by_thread.setdefault(thread_id, []).append(run_id)
         active.stream.publish("metadata", {"run_id": run_id, "attempt": 1})
-        active.task = asyncio.create_task(self._run(active, stateless), name=f"run {run_id}")
+        # The task's first step runs before any other request can cancel it, so a turn
+        # taken here is always given back by the task.
+        active.task = asyncio.create_task(self._run(active, stateless, started), name=f"run {run_id}")
         return active
 
     # Executing -------------------------------------------------------------------
 
-    @contextlib.asynccontextmanager
-    async def _thread_turn(self, thread_id: str) -> AsyncIterator[None]:
-        lock = self._thread_locks.setdefault(thread_id, asyncio.Lock())
-        try:
-            async with lock:
-                yield
-        finally:
-            # Forget the lock once nobody holds or waits for it, so the map stays small.
-            if not lock.locked() and self._thread_locks.get(thread_id) is lock:
-                del self._thread_locks[thread_id]
+    async def _take_turn_now(self, thread_id: str) -> bool:
+        """Take the thread's turn and an execution slot if both are free; never wait."""
+        if self._slots.locked() or not self._turns.take_now(thread_id):
+            return False
+        await self._slots.acquire()  # not locked: returns at once
+        return True
 
-    async def _run(self, active: ActiveRun, stateless: bool) -> None:
+    def _give_turn_back(self, thread_id: str) -> None:
+        self._slots.release()
+        self._turns.give_back(thread_id)
+
+    @contextlib.asynccontextmanager
+    async def _turn(self, thread_id: str, taken: bool) -> AsyncIterator[None]:
+        """Hold the thread's turn and a slot (waiting for them unless already `taken`)."""
+        if not taken:
+            await self._turns.take(thread_id)
+            try:
+                await self._slots.acquire()
+            except BaseException:
+                self._turns.give_back(thread_id)
+                raise
+        try:
+            yield
+        finally:
+            self._give_turn_back(thread_id)
+
+    async def _run(self, active: ActiveRun, stateless: bool, started: bool) -> None:
         run_id, thread_id = active.record["run_id"], active.record["thread_id"]
         status, error = "success", None
         started_at = datetime.now(UTC)
         try:
-            async with self._thread_turn(thread_id), self._slots:
+            async with self._turn(thread_id, started):
                 try:
-                    await self._repository.start_run(
-                        run_id,
-                        thread_id,
-                        {"graph_id": active.request.graph_id, "assistant_id": active.request.assistant_id},
-                    )
+                    if not started:
+                        await self._repository.start_run(
+                            run_id,
+                            thread_id,
+                            {"graph_id": active.request.graph_id, "assistant_id": active.request.assistant_id},
+                        )
                     active.record["status"] = "running"
                     status, error = await self._execute(active)
                 except asyncio.CancelledError:
