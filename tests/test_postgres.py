@@ -288,6 +288,13 @@ async def test_inline_serde_saver_writes_exactly_the_rows_of_the_stock_saver(pg_
             assert (await saver.aget_tuple(saved)).checkpoint["channel_values"]["messages"] == [
                 {"role": "user", "content": "hi"}
             ]
+            # Read back through either saver: the same tuples (InlineSerdeSaver redoes the
+            # row-to-tuple step), latest, by id and listed.
+            latest = {"configurable": {"thread_id": thread_id, "checkpoint_ns": ""}}
+            for config in (latest, saved, child):
+                assert await inline.aget_tuple(config) == await stock.aget_tuple(config)
+            assert [t async for t in inline.alist(latest)] == [t async for t in stock.alist(latest)]
+            assert len((await inline.aget_tuple(saved)).pending_writes) == 7
     assert returned[:2] == returned[2:]
     assert rows[0] == rows[1]
     assert [len(rows[0][table]) for table in SAVER_ROWS] == [2, 2, 7]

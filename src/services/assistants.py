@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import functools
 import logging
 import time
 import uuid
@@ -159,6 +160,7 @@ class AssistantBadRequest(ServiceError):
     """A request the LangGraph API answers with 400 (not in the web layer's table, so 400)."""
 
 
+@functools.lru_cache(maxsize=1024)  # a uuid5 (SHA-1) per run otherwise
 def default_assistant_id(graph_id: str) -> str:
     """The id of a graph's default assistant, the same as the LangGraph API's."""
     return str(uuid.uuid5(NAMESPACE_GRAPH, graph_id))

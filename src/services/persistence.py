@@ -6,7 +6,7 @@ import copy
 import logging
 import zlib
 from collections.abc import AsyncIterator, Collection, Iterator, Sequence
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, cast, runtime_checkable
 
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import (
@@ -24,6 +24,7 @@ from langgraph.checkpoint.serde.types import _DeltaSnapshot
 from langgraph.store.base import BaseStore
 from langgraph.store.memory import InMemoryStore
 from langgraph.store.postgres.aio import AsyncPostgresStore
+from psycopg.rows import DictRow
 from psycopg.types.json import Jsonb
 
 from src.services.database import CHECKPOINT_TABLES_RLS, STORE_TABLES_RLS, Pool, execute_all, setup_lock
@@ -118,8 +119,45 @@ class InlineSerdeSaver(AsyncPostgresSaver):
     are the stock saver's: made by its own `_dump_blobs`/`_dump_writes`, with the same
     split between values kept in the checkpoint and values stored as blobs, and the
     same conflict rules (a test writes the same input through both savers and compares
-    the tables). Reads are the stock saver's.
+    the tables). Reads are the stock saver's queries; only the row-to-tuple step is
+    redone, again without the thread hop, and checked against the stock one.
     """
+
+    async def _load_checkpoint_tuple(self, value: DictRow) -> CheckpointTuple:
+        # The stock version is this, with the pending writes loaded through asyncio.to_thread.
+        parent = value["parent_checkpoint_id"]
+        return CheckpointTuple(
+            {
+                "configurable": {
+                    "thread_id": value["thread_id"],
+                    "checkpoint_ns": value["checkpoint_ns"],
+                    "checkpoint_id": value["checkpoint_id"],
+                }
+            },
+            cast(
+                Checkpoint,
+                {
+                    **value["checkpoint"],
+                    "channel_values": {
+                        **(value["checkpoint"].get("channel_values") or {}),
+                        **self._load_blobs(value["channel_values"]),
+                    },
+                },
+            ),
+            value["metadata"],
+            (
+                {
+                    "configurable": {
+                        "thread_id": value["thread_id"],
+                        "checkpoint_ns": value["checkpoint_ns"],
+                        "checkpoint_id": parent,
+                    }
+                }
+                if parent
+                else None
+            ),
+            self._load_writes(value["pending_writes"]),
+        )
 
     async def aput(
         self,
