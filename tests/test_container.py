@@ -107,6 +107,10 @@ async def test_bad_requests_raise_domain_errors(services):
         await runs.wait(thread_id, {"assistant_id": "agent", "colour": "red"})
     with pytest.raises(NotFound, match="if_not_exists='create'"):
         await runs.wait("00000000-0000-0000-0000-000000000001", {"assistant_id": "agent"})
+    # The refused run gave back the turn it took on that thread: the next run is not stuck behind it.
+    created = {"assistant_id": "slow", "input": {"steps": []}, "if_not_exists": "create"}
+    result = await asyncio.wait_for(runs.wait("00000000-0000-0000-0000-000000000001", created), 5)
+    assert result["steps"] == ["step 1"]
 
 
 async def test_same_thread_runs_are_rejected_or_queued_never_interleaved(services):
