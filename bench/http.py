@@ -57,6 +57,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import math
 import os
 import resource
@@ -296,18 +297,8 @@ class Level:
 
 def median_level(rounds: list[Level]) -> Level:
     """The round with the median rate (the lower middle one for an even count), knowing every rate."""
-    ordered = sorted(rounds, key=lambda level: level.rate)
-    chosen = ordered[(len(ordered) - 1) // 2]
-    return Level(
-        chosen.backend,
-        chosen.clients,
-        chosen.rate,
-        chosen.p50,
-        chosen.p99,
-        chosen.cpu,
-        sum(level.runs for level in rounds),
-        [level.rate for level in rounds],
-    )
+    chosen = sorted(rounds, key=lambda level: level.rate)[(len(rounds) - 1) // 2]
+    return dataclasses.replace(chosen, runs=sum(level.runs for level in rounds), rates=[level.rate for level in rounds])
 
 
 def percentile(values: Sequence[float], pct: float) -> float:

@@ -64,24 +64,18 @@ def _integer(minimum: int) -> Callable[[str, Any], int]:
     return parse
 
 
-def _positive_float(name: str, value: Any) -> float:
-    try:
-        number = float(str(value).strip()) if not isinstance(value, bool) else None
-    except ValueError:
-        number = None
-    if number is None or not number > 0 or number == float("inf"):
-        raise ConfigError(f"{_describe(name, value)} is invalid: expected a number of seconds > 0")
-    return number
+def _seconds(allow_zero: bool) -> Callable[[str, Any], float]:
+    def parse(name: str, value: Any) -> float:
+        try:
+            number = float(str(value).strip()) if not isinstance(value, bool) else None
+        except ValueError:
+            number = None
+        if number is None or not (number >= 0 if allow_zero else number > 0) or number == float("inf"):
+            bound = ">= 0" if allow_zero else "> 0"
+            raise ConfigError(f"{_describe(name, value)} is invalid: expected a number of seconds {bound}")
+        return number
 
-
-def _seconds(name: str, value: Any) -> float:
-    try:
-        number = float(str(value).strip()) if not isinstance(value, bool) else None
-    except ValueError:
-        number = None
-    if number is None or not number >= 0 or number == float("inf"):
-        raise ConfigError(f"{_describe(name, value)} is invalid: expected a number of seconds >= 0")
-    return number
+    return parse
 
 
 def _optional_text(name: str, value: Any) -> str | None:
@@ -171,9 +165,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("database", "url", "DATABASE_URL", normalise_database_url),
     Setting("database", "pool_min_size", "DATABASE_POOL_MIN_SIZE", _integer(0)),
     Setting("database", "pool_max_size", "DATABASE_POOL_MAX_SIZE", _integer(1)),
-    Setting("database", "pool_timeout", "DATABASE_POOL_TIMEOUT", _positive_float),
-    Setting("database", "connect_timeout", "DATABASE_CONNECT_TIMEOUT", _positive_float),
-    Setting("database", "pool_check_idle", "DATABASE_POOL_CHECK_IDLE", _seconds),
+    Setting("database", "pool_timeout", "DATABASE_POOL_TIMEOUT", _seconds(allow_zero=False)),
+    Setting("database", "connect_timeout", "DATABASE_CONNECT_TIMEOUT", _seconds(allow_zero=False)),
+    Setting("database", "pool_check_idle", "DATABASE_POOL_CHECK_IDLE", _seconds(allow_zero=True)),
     Setting("runs", "max_concurrency", "RUNS_MAX_CONCURRENCY", _integer(1)),
     Setting("runs", "webhooks_allow_loopback", "WEBHOOKS_ALLOW_LOOPBACK", _boolean),
     Setting("model", "name", "MODEL", _model_name),

@@ -106,6 +106,11 @@ PUT_WRITES_REPLACE = (
 )
 
 
+def _columns(rows: Sequence[tuple[Any, ...]], first: int, stop: int) -> list[list[Any]]:
+    """Columns `first`..`stop - 1` of LangGraph's row tuples as arrays, for one `unnest(...)`."""
+    return [[row[index] for row in rows] for index in range(first, stop)]
+
+
 class InlineSerdeSaver(AsyncPostgresSaver):
     """`AsyncPostgresSaver` whose writes cost one plain statement each, serialised on the loop.
 
@@ -185,10 +190,7 @@ class InlineSerdeSaver(AsyncPostgresSaver):
         params = (
             thread_id,
             checkpoint_ns,
-            [blob[2] for blob in blobs],
-            [blob[3] for blob in blobs],
-            [blob[4] for blob in blobs],
-            [blob[5] for blob in blobs],
+            *_columns(blobs, 2, 6),  # channel, version, type, blob
             thread_id,
             checkpoint_ns,
             checkpoint["id"],
@@ -229,13 +231,7 @@ class InlineSerdeSaver(AsyncPostgresSaver):
             if replace or row[5] not in by_idx:
                 by_idx[row[5]] = row
         kept = list(by_idx.values())
-        params = (
-            *rows[0][:5],
-            [row[5] for row in kept],
-            [row[6] for row in kept],
-            [row[7] for row in kept],
-            [row[8] for row in kept],
-        )
+        params = (*rows[0][:5], *_columns(kept, 5, 9))  # the task's ids, then idx, channel, type, blob
         async with self._cursor() as cur:
             await cur.execute(PUT_WRITES_REPLACE if replace else PUT_WRITES_KEEP, params)
 

@@ -117,14 +117,14 @@ INSERT_RUN = (
     "INSERT INTO agent_server.runs (run_id, thread_id, assistant_id, status, metadata, kwargs, multitask_strategy) "
     f"VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING {RUN_COLUMNS}"
 )
+# What starting a run does to its thread (parameters: metadata to merge in, thread id).
+_THREAD_BUSY = (
+    "UPDATE agent_server.threads SET status = 'busy', metadata = metadata || %s, error = NULL, updated_at = now() "
+    "WHERE thread_id = %s"
+)
 # A run that starts at once is inserted running, its thread made busy in the same
 # statement (else START_RUN follows). No thread row: the insert's foreign key fails.
-INSERT_STARTED_RUN = (
-    "WITH thread AS (UPDATE agent_server.threads SET status = 'busy', metadata = metadata || %s, error = NULL, "
-    "updated_at = now() WHERE thread_id = %s) "
-    "INSERT INTO agent_server.runs (run_id, thread_id, assistant_id, status, metadata, kwargs, multitask_strategy) "
-    f"VALUES (%s, %s, %s, 'running', %s, %s, %s) RETURNING {RUN_COLUMNS}"
-)
+INSERT_STARTED_RUN = f"WITH thread AS ({_THREAD_BUSY}) {INSERT_RUN}"
 SELECT_RUN = f"SELECT {RUN_COLUMNS} FROM agent_server.runs WHERE run_id = %s"
 SELECT_THREAD_RUNS = (
     f"SELECT {RUN_COLUMNS} FROM agent_server.runs WHERE thread_id = %s AND (%s::text IS NULL OR status = %s) "
@@ -135,8 +135,7 @@ THREAD_EXISTS = "SELECT 1 AS found FROM agent_server.threads WHERE thread_id = %
 # A run's start and end each touch the run and its thread: one statement, one round trip.
 START_RUN = (
     "WITH run AS (UPDATE agent_server.runs SET status = 'running', updated_at = now() WHERE run_id = %s) "
-    "UPDATE agent_server.threads SET status = 'busy', metadata = metadata || %s, error = NULL, updated_at = now() "
-    "WHERE thread_id = %s"
+    + _THREAD_BUSY
 )
 FINISH_RUN = (
     "WITH run AS (UPDATE agent_server.runs SET status = %s, error = %s, updated_at = now() WHERE run_id = %s) "
@@ -499,18 +498,19 @@ class PostgresRepository(Repository):
             return int(row["count"]) if row else 0
 
     async def create_run(self, run: Record, thread_metadata: dict[str, Any] | None = None) -> Record | None:
-        values = (
+        params = (
             run["run_id"],
             run["thread_id"],
             run["assistant_id"],
+            run["status"] if thread_metadata is None else "running",
             Jsonb(run["metadata"]),
             Jsonb(run["kwargs"]),
             run["multitask_strategy"],
         )
         try:
-            if thread_metadata is not None:
-                return await self._one(INSERT_STARTED_RUN, (Jsonb(thread_metadata), run["thread_id"], *values))
-            return await self._one(INSERT_RUN, (*values[:3], run["status"], *values[3:]))
+            if thread_metadata is None:
+                return await self._one(INSERT_RUN, params)
+            return await self._one(INSERT_STARTED_RUN, (Jsonb(thread_metadata), run["thread_id"], *params))
         except psycopg.errors.ForeignKeyViolation:
             return None  # no such thread
 

@@ -33,8 +33,10 @@ class BadRequest(ServiceError):
     """The request could not be read at all (HTTP 400)."""
 
 
-def json_response(body: Any, status: int = 200) -> Response:
-    return Response(status_code=status, headers={"Content-Type": "application/json"}, description=dumps(body))
+def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(
+        status_code=status, headers={"Content-Type": "application/json", **(headers or {})}, description=dumps(body)
+    )
 
 
 def error_response(status: int, detail: str) -> Response:

@@ -18,10 +18,7 @@ def register(app: Robyn, container: Container) -> None:
     async def search_assistants(request: Request) -> Response:
         assistants = await provide(container.assistant_service)
         found, headers = await assistants.search(read_json(request, empty={}))
-        response = json_response(found)
-        for name, value in headers.items():
-            response.headers.set(name, value)
-        return response
+        return json_response(found, headers=headers)
 
     @endpoint
     async def count_assistants(request: Request) -> Response:

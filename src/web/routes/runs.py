@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from robyn import Request, Response, Robyn
 from robyn.responses import StreamingResponse
 
@@ -22,6 +24,10 @@ def _last_event_id(request: Request) -> int | None:
         raise InvalidRequest(f"Last-Event-ID must be an event id this server sent, got {value!r}") from None
 
 
+def _run_location(run: dict[str, Any]) -> str:
+    return f"/threads/{run['thread_id']}/runs/{run['run_id']}"
+
+
 def _stream(
     runs: RunService,
     active: ActiveRun,
@@ -29,8 +35,7 @@ def _stream(
     modes: list[str] | None = None,
     after: int | None = None,
 ) -> StreamingResponse:
-    run = active.record
-    location = f"/threads/{run['thread_id']}/runs/{run['run_id']}"
+    location = _run_location(active.record)
 
     def gone() -> None:
         if cancel_on_disconnect:
@@ -41,19 +46,11 @@ def _stream(
 
 
 def register(app: Robyn, container: Container) -> None:
-    async def create(request: Request, thread_id: str | None) -> ActiveRun:
-        runs = await provide(container.run_service)
-        return await runs.create(thread_id, read_json(request))
-
     @endpoint
     async def create_background(request: Request) -> Response:
-        active = await create(request, request.path_params.get("thread_id"))
-        run = active.record
-        headers = {"Content-Location": f"/threads/{run['thread_id']}/runs/{run['run_id']}"}
-        response = json_response(run)
-        for key, value in headers.items():
-            response.headers.set(key, value)
-        return response
+        runs = await provide(container.run_service)
+        active = await runs.create(request.path_params.get("thread_id"), read_json(request))
+        return json_response(active.record, headers={"Content-Location": _run_location(active.record)})
 
     @endpoint
     async def create_stream(request: Request) -> StreamingResponse:
