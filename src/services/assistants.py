@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import copy
-import functools
 import logging
 import time
 import uuid
@@ -160,7 +159,6 @@ class AssistantBadRequest(ServiceError):
     """A request the LangGraph API answers with 400 (not in the web layer's table, so 400)."""
 
 
-@functools.lru_cache(maxsize=1024)  # a uuid5 (SHA-1) per run otherwise
 def default_assistant_id(graph_id: str) -> str:
     """The id of a graph's default assistant, the same as the LangGraph API's."""
     return str(uuid.uuid5(NAMESPACE_GRAPH, graph_id))
@@ -560,6 +558,8 @@ class AssistantService:
         self._defaults_ready = False
         self._defaults_lock = asyncio.Lock()
         self._resolved: dict[str, tuple[float, Record]] = {}
+        # Served graph id -> its default assistant's id, computed once (a uuid5 per run otherwise).
+        self._default_ids = {graph_id: default_assistant_id(graph_id) for graph_id in graphs.ids}
 
     # --- default assistants ---
 
@@ -570,8 +570,7 @@ class AssistantService:
         async with self._defaults_lock:
             if self._defaults_ready:
                 return
-            for graph_id in self._graphs.ids:
-                assistant_id = default_assistant_id(graph_id)
+            for graph_id, assistant_id in self._default_ids.items():
                 created = await self._repository.create(
                     {
                         "assistant_id": assistant_id,
@@ -596,8 +595,8 @@ class AssistantService:
 
     def _path_id(self, value: str) -> str:
         """An assistant id from a path: a served graph id means its default assistant; else a UUID (422)."""
-        if value in self._graphs:
-            return default_assistant_id(value)
+        if value in self._default_ids:
+            return self._default_ids[value]
         try:
             return str(uuid.UUID(str(value)))
         except ValueError:
@@ -625,8 +624,8 @@ class AssistantService:
         """The assistant a run names (an assistant id, or a graph id for its default assistant),
         in its public shape (graph_id, config, context, metadata, version, ...); NotFound otherwise."""
         value = str(assistant_id_or_graph_id)
-        if value in self._graphs:
-            assistant_id = default_assistant_id(value)
+        if value in self._default_ids:
+            assistant_id = self._default_ids[value]
         else:
             try:
                 assistant_id = str(uuid.UUID(value))
