@@ -1,10 +1,11 @@
 # `make serve` starts the server on in-memory persistence; `make test` runs every test.
 # Both create the virtual environment in .venv on first use.
+# `make chat-ui-e2e` drives LangChain's Agent Chat UI against the server (outside CI, see README).
 PYTHON ?= python3
 VENV ?= .venv
 BIN = $(VENV)/bin
 
-.PHONY: serve test lint bench
+.PHONY: serve test lint bench chat-ui-e2e
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,3 +30,7 @@ bench: $(VENV)/.installed
 	$(BIN)/python -m bench.checkpointer
 	$(BIN)/python -m bench.http
 	$(BIN)/python -m bench.http --graph slow
+
+# Outside CI: needs Chromium, Node and a checkout of the UI (AGENT_CHAT_UI_DIR); see e2e/chat-ui/run.sh.
+chat-ui-e2e: $(VENV)/.installed
+	e2e/chat-ui/run.sh
