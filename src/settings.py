@@ -6,7 +6,9 @@ server with one line naming the setting, the bad value and what is expected.
 
 from __future__ import annotations
 
+import json
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -158,10 +160,62 @@ def normalise_database_url(name: str, value: Any) -> str | None:
     return url
 
 
+# The LangGraph API's http.cors fields and their defaults (the API's own: any origin).
+CORS_DEFAULTS: dict[str, Any] = {
+    "allow_origins": ["*"],
+    "allow_methods": ["*"],
+    "allow_headers": ["*"],
+    "allow_credentials": False,
+    "allow_origin_regex": None,
+    "expose_headers": ["content-location", "location", "x-pagination-total", "x-pagination-next"],
+    "max_age": 600,
+}
+CORS_LISTS = ("allow_origins", "allow_methods", "allow_headers", "expose_headers")
+
+
+def _cors(name: str, value: Any) -> dict[str, Any]:
+    """The http.cors section: a mapping in YAML, JSON text in CORS_CONFIG; missing fields take defaults."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"{name} is invalid: expected a JSON object of CORS settings ({exc.msg})") from None
+    if value is None:
+        value = {}
+    if not isinstance(value, dict):
+        raise ConfigError(f"{name} is invalid: expected a mapping of CORS settings ({', '.join(CORS_DEFAULTS)})")
+    unknown = sorted(set(value) - set(CORS_DEFAULTS))
+    if unknown:
+        raise ConfigError(f"{name} has an unknown field {unknown[0]!r}; expected one of {', '.join(CORS_DEFAULTS)}")
+    cors = {**CORS_DEFAULTS, **{k: v for k, v in value.items() if v is not None}}
+    for key in CORS_LISTS:
+        if not isinstance(cors[key], list) or not all(isinstance(item, str) and item for item in cors[key]):
+            raise ConfigError(f"{name}.{key}={cors[key]!r} is invalid: expected a list of non-empty strings")
+    if not isinstance(cors["allow_credentials"], bool):
+        raise ConfigError(f"{name}.allow_credentials={cors['allow_credentials']!r} is invalid: expected true or false")
+    if isinstance(cors["max_age"], bool) or not isinstance(cors["max_age"], int) or cors["max_age"] < 0:
+        raise ConfigError(f"{name}.max_age={cors['max_age']!r} is invalid: expected an integer >= 0 (seconds)")
+    if cors["allow_origin_regex"] is not None:
+        try:
+            re.compile(cors["allow_origin_regex"])
+        except (re.error, TypeError) as exc:
+            raise ConfigError(f"{name}.allow_origin_regex is invalid: {exc}") from None
+    return cors
+
+
+def _origins(name: str, value: Any) -> list[str]:
+    origins = [origin.strip() for origin in str(value).split(",") if origin.strip()]
+    if not origins:
+        raise ConfigError(f"{_describe(name, value)} is invalid: expected comma-separated origins, or *")
+    return origins
+
+
 SETTINGS: tuple[Setting, ...] = (
     Setting("server", "host", "HOST", _text),
     Setting("server", "port", "PORT", _port),
     Setting("server", "log_level", "LOG_LEVEL", _log_level),
+    Setting("server", "access_log", "ACCESS_LOG", _boolean),
+    Setting("http", "cors", "CORS_CONFIG", _cors),
     Setting("database", "url", "DATABASE_URL", normalise_database_url),
     Setting("database", "pool_min_size", "DATABASE_POOL_MIN_SIZE", _integer(0)),
     Setting("database", "pool_max_size", "DATABASE_POOL_MAX_SIZE", _integer(1)),
@@ -244,6 +298,8 @@ def load_settings(
         if flags.get(setting.path) is not None:
             value, name = flags[setting.path], f"--{setting.key}"
         result.setdefault(setting.section, {})[setting.key] = setting.parse(name, value)
+    if "CORS_ALLOW_ORIGINS" in env:  # as in the LangGraph API: overrides allow_origins alone
+        result["http"]["cors"]["allow_origins"] = _origins("CORS_ALLOW_ORIGINS", env["CORS_ALLOW_ORIGINS"])
     database = result["database"]
     if database["pool_min_size"] > database["pool_max_size"]:
         raise ConfigError(

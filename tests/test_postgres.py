@@ -14,12 +14,11 @@ from psycopg import sql
 from psycopg.rows import dict_row
 from psycopg.types.json import Json, Jsonb
 
-from src.containers import Container
+from src.containers import Container, provide, resolved
 from src.services.database import DatabaseUnavailable, IdleCheck, create_pool, probe
 from src.services.persistence import InlineSerdeSaver, ThreadShardedSaver
 from src.services.repository import MIGRATIONS
 from src.settings import load_settings
-from src.web.http import provide, resolved
 from tests.conftest import (
     TEST_CONFIG,
     admin_connect,

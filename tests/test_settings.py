@@ -31,7 +31,7 @@ def test_defaults_come_from_config_yml():
         "connect_timeout": 5.0,
         "pool_check_idle": 1.0,
     }
-    assert loaded["server"] == {"host": "127.0.0.1", "port": 8123, "log_level": "INFO"}
+    assert loaded["server"] == {"host": "127.0.0.1", "port": 8123, "log_level": "INFO", "access_log": True}
     assert loaded["model"]["name"] == "offline:deterministic"
     assert loaded["config_file"] == str(CONFIG)
 
