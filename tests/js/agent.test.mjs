@@ -35,6 +35,7 @@ async function assertGrewFrom(threadId, checkpoint) {
 
 /** Streams a run as `useStream` does, and checks that it ended without an error event. */
 async function submit(threadId, text, checkpoint) {
+  let created;
   const parts = await collect(
     client.runs.stream(threadId, "agent", {
       input: human(text),
@@ -42,12 +43,14 @@ async function submit(threadId, text, checkpoint) {
       streamMode: ["values", "messages-tuple"],
       onDisconnect: "cancel",
       streamResumable: false,
+      onRunCreated: (meta) => (created = meta),
       signal: streamDeadline(),
     }),
   );
   const errors = parts.filter((p) => p.event === "error");
   assert.deepEqual(errors, [], `the run sent error events: ${JSON.stringify(errors)}`);
   assert.equal(parts[0].event, "metadata");
+  assert.deepEqual(created, { run_id: parts[0].data.run_id, thread_id: threadId });
   const run = await client.runs.get(threadId, parts[0].data.run_id);
   assert.equal(run.status, "success", JSON.stringify(run));
   return parts.filter((p) => p.event === "values").at(-1).data;

@@ -27,8 +27,11 @@ async function newThread() {
 
 test("create a background run, join it, get it, list it", options, async () => {
   const threadId = await newThread();
-  const run = await client.runs.create(threadId, "slow", slow(0.3));
+  let created;
+  const run = await client.runs.create(threadId, "slow", { ...slow(0.3), onRunCreated: (meta) => (created = meta) });
   assert.match(run.run_id, UUID);
+  // The SDK learns the run from the Content-Location header, as useStream does.
+  assert.deepEqual(created, { run_id: run.run_id, thread_id: threadId });
   assert.equal(run.thread_id, threadId);
   assert.ok(["pending", "running"].includes(run.status), run.status);
   assert.deepEqual(await client.runs.join(threadId, run.run_id), { steps: ["step 1"] });
@@ -75,16 +78,19 @@ test("wait returns the final values; an interrupt is resumed with a command", op
 
 test("stream values, updates, messages-tuple and debug", options, async () => {
   const threadId = await newThread();
+  let created;
   const parts = await collect(
     client.runs.stream(threadId, "agent", {
       input: human("my name is Ada"),
       streamMode: ["values", "updates", "messages-tuple", "debug"],
+      onRunCreated: (meta) => (created = meta),
       signal: streamDeadline(),
     }),
   );
   const events = parts.map((p) => p.event);
   assert.equal(events[0], "metadata");
   assert.match(parts[0].data.run_id, UUID);
+  assert.deepEqual(created, { run_id: parts[0].data.run_id, thread_id: threadId });
   assert.ok(!events.includes("error"), JSON.stringify(parts.filter((p) => p.event === "error")));
 
   const values = parts.filter((p) => p.event === "values").map((p) => p.data);
@@ -135,8 +141,7 @@ test("stream custom and events modes", options, async () => {
       signal: streamDeadline(),
     }),
   );
-  const events = new Set(parts.map((p) => p.event));
-  assert.deepEqual(events, new Set(["metadata", "custom", "events"]));
+  assert.deepEqual(new Set(parts.map((p) => p.event)), new Set(["metadata", "custom", "events"]));
   const custom = parts.filter((p) => p.event === "custom").map((p) => p.data);
   assert.deepEqual(custom, [{ progress: "asking" }]);
   const streamed = parts.filter((p) => p.event === "events").map((p) => p.data);
