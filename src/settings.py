@@ -15,6 +15,8 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import yaml
 
+from src.services.egress import LOOPBACK_NETWORKS, parse_allowed_host
+
 DEFAULT_CONFIG_FILE = Path(__file__).resolve().parent.parent / "config.yml"
 LOCAL_HOSTS = frozenset({"", "localhost", "127.0.0.1", "::1", "[::1]"})
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
@@ -112,6 +114,25 @@ def _boolean(name: str, value: Any) -> bool:
     raise ConfigError(f"{_describe(name, value)} is invalid: expected true or false")
 
 
+def _allowed_hosts(name: str, value: Any) -> tuple[str, ...]:
+    """Comma-separated (or, in YAML, a list of) host names, IP addresses and CIDR networks."""
+    if value is None:
+        return ()
+    entries = value if isinstance(value, list) else str(value).split(",")
+    allowed = []
+    for entry in entries:
+        if not str(entry).strip():
+            continue
+        normal = parse_allowed_host(str(entry))
+        if normal is None:
+            raise ConfigError(
+                f"{_describe(name, value)} is invalid: {str(entry).strip()!r} is not a host name, IP address "
+                "or CIDR network; expected a comma-separated list such as 'hooks.internal,10.0.0.0/8'"
+            )
+        allowed.append(normal)
+    return tuple(dict.fromkeys(allowed))
+
+
 def _port(name: str, value: Any) -> int:
     port = _integer(0)(name, value)
     if port > 65535:
@@ -169,6 +190,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("database", "connect_timeout", "DATABASE_CONNECT_TIMEOUT", _seconds(allow_zero=False)),
     Setting("database", "pool_check_idle", "DATABASE_POOL_CHECK_IDLE", _seconds(allow_zero=True)),
     Setting("runs", "max_concurrency", "RUNS_MAX_CONCURRENCY", _integer(1)),
+    Setting("runs", "webhooks_allowed_hosts", "WEBHOOKS_ALLOWED_HOSTS", _allowed_hosts),
     Setting("runs", "webhooks_allow_loopback", "WEBHOOKS_ALLOW_LOOPBACK", _boolean),
     Setting("model", "name", "MODEL", _model_name),
     Setting("model", "base_url", "MODEL_BASE_URL", _optional_text),
@@ -251,6 +273,10 @@ def load_settings(
             f"database.pool_max_size={database['pool_max_size']}: expected min <= max "
             "(DATABASE_POOL_MIN_SIZE / DATABASE_POOL_MAX_SIZE)"
         )
+    runs = result["runs"]
+    if runs["webhooks_allow_loopback"]:
+        # The older switch, kept as an alias: it adds this host's loopback networks to the allow-list.
+        runs["webhooks_allowed_hosts"] = tuple(dict.fromkeys((*runs["webhooks_allowed_hosts"], *LOOPBACK_NETWORKS)))
     graphs = data.get("graphs") or {}
     if not isinstance(graphs, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in graphs.items()):
         raise ConfigError(

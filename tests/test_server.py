@@ -161,6 +161,7 @@ def test_startup_logs_say_what_happened(server_factory):
         ({"DATABASE_POOL_MIN_SIZE": "9", "DATABASE_POOL_MAX_SIZE": "3"}, [], "pool_min_size=9 is greater than"),
         ({"DATABASE_URL": f"http://app:{PASSWORD}@db/x"}, [], "DATABASE_URL='http://app:***@db/x' is invalid"),
         ({}, ["--config", "/nonexistent/agent.yml"], "cannot be read"),
+        ({"WEBHOOKS_ALLOWED_HOSTS": "10.1"}, [], "WEBHOOKS_ALLOWED_HOSTS='10.1' is invalid: '10.1' is not a host name"),
         ({}, ["--port", "http"], "--port='http' is invalid"),
     ],
 )

@@ -124,3 +124,25 @@ def test_unknown_setting_and_bad_yaml(tmp_path: Path):
 def test_redact_url():
     assert redact_url("postgresql://user:secret@host:5432/db") == "postgresql://user:***@host:5432/db"
     assert redact_url("postgresql://user@host/db") == "postgresql://user@host/db"
+
+
+def test_webhook_allow_list_is_normalised_and_loopback_is_an_alias():
+    assert settings()["runs"]["webhooks_allowed_hosts"] == ()
+    loaded = settings(WEBHOOKS_ALLOWED_HOSTS=" Hooks.Internal., 10.1.2.3/8,192.168.1.5, [fd00::1],,")
+    assert loaded["runs"]["webhooks_allowed_hosts"] == ("hooks.internal", "10.0.0.0/8", "192.168.1.5/32", "fd00::1/128")
+    loopback = settings(WEBHOOKS_ALLOW_LOOPBACK="true", WEBHOOKS_ALLOWED_HOSTS="hooks.internal")
+    assert loopback["runs"]["webhooks_allowed_hosts"] == ("hooks.internal", "127.0.0.0/8", "::1/128")
+
+
+def test_webhook_allow_list_as_a_yaml_list(tmp_path: Path):
+    config = tmp_path / "config.yml"
+    config.write_text("runs:\n  webhooks_allowed_hosts: [hooks.internal, 172.16.0.0/12]\n")
+    loaded = load_settings(config, environ={})
+    assert loaded["runs"]["webhooks_allowed_hosts"] == ("hooks.internal", "172.16.0.0/12")
+
+
+@pytest.mark.parametrize("entry", ["10.1", "999.1.1.1", "http://hooks.internal", "*.internal", "a b", "10.0.0.0/33"])
+def test_bad_webhook_allow_list_entries_are_named(entry):
+    message = config_error(WEBHOOKS_ALLOWED_HOSTS=f"hooks.internal,{entry}")
+    assert message.startswith(f"WEBHOOKS_ALLOWED_HOSTS='hooks.internal,{entry}' is invalid: {entry!r} is not a host name")
+    assert "expected a comma-separated list" in message
