@@ -144,5 +144,6 @@ def test_webhook_allow_list_as_a_yaml_list(tmp_path: Path):
 @pytest.mark.parametrize("entry", ["10.1", "999.1.1.1", "http://hooks.internal", "*.internal", "a b", "10.0.0.0/33"])
 def test_bad_webhook_allow_list_entries_are_named(entry):
     message = config_error(WEBHOOKS_ALLOWED_HOSTS=f"hooks.internal,{entry}")
-    assert message.startswith(f"WEBHOOKS_ALLOWED_HOSTS='hooks.internal,{entry}' is invalid: {entry!r} is not a host name")
+    expected = f"WEBHOOKS_ALLOWED_HOSTS='hooks.internal,{entry}' is invalid: {entry!r} is not a host name"
+    assert message.startswith(expected)
     assert "expected a comma-separated list" in message
