@@ -128,11 +128,11 @@ def _connected_ipv4(address: IPAddress) -> ipaddress.IPv4Address | None:
 def can_bind(address: IPAddress) -> bool:
     """Whether a socket can bind to `address`: true exactly for this host's own addresses."""
     family = socket.AF_INET if address.version == 4 else socket.AF_INET6
-    with socket.socket(family, socket.SOCK_DGRAM) as sock:
-        try:
+    try:  # creating the socket fails too where the family is disabled (no IPv6)
+        with socket.socket(family, socket.SOCK_DGRAM) as sock:
             sock.bind((str(address), 0))
-        except OSError:
-            return False
+    except OSError:
+        return False
     return True
 
 
