@@ -116,6 +116,20 @@ def test_long_term_memory_crosses_threads_for_the_same_user_only(client):
             422,
             "points at this host",
         ),
+        (
+            "POST",
+            "/threads/THREAD/runs",
+            '{"assistant_id": "agent", "webhook": "http://0x7f.1:9/hook"}',
+            422,
+            "points at this host (0x7f.1 is 127.0.0.1, loopback)",
+        ),
+        (
+            "POST",
+            "/runs/wait",
+            '{"assistant_id": "agent", "webhook": "http://169.254.169.254/latest/meta-data"}',
+            422,
+            "points at an internal address (169.254.169.254 is link-local)",
+        ),
     ],
 )
 def test_bad_input_gets_a_4xx_with_detail(client, method, path, body, status, detail):
