@@ -87,7 +87,7 @@ class FakeResolver(Resolver):
 
 
 class Receiver:
-    """A local HTTP endpoint recording each POST (path, headers, body); `answer` picks the reply."""
+    """A local HTTP endpoint recording each POST (path, headers, body) and answering `status` with `headers`."""
 
     def __init__(self, status: int = 204, headers: dict[str, str] | None = None) -> None:
         self.requests: list[dict] = []
@@ -118,6 +118,16 @@ class Receiver:
 
 def guard(*allowed: str, resolver: Resolver | None = None) -> EgressGuard:
     return EgressGuard([parse_allowed_host(entry) for entry in allowed], resolver or Resolver())
+
+
+def recording(sent: list[httpx.Request]) -> httpx.MockTransport:
+    """A transport that keeps every request instead of sending it and answers 204."""
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        sent.append(request)
+        return httpx.Response(204)
+
+    return httpx.MockTransport(handle)
 
 
 def run_record() -> dict:
@@ -241,16 +251,16 @@ async def test_an_address_of_this_host_outside_the_internal_ranges_is_refused(mo
     "addresses",
     [["10.0.0.7"], ["93.184.216.34", "10.0.0.7"], ["93.184.216.34", "169.254.169.254"], ["2606:4700::1", "fd00::1"]],
 )
-async def test_a_name_resolving_to_any_internal_address_is_refused_at_send_time(client, caplog, addresses):
+async def test_a_name_resolving_to_any_internal_address_is_refused_at_send_time(caplog, addresses):
     resolver = FakeResolver({"hooks.example.com": addresses})
     sent: list[httpx.Request] = []
-    transport_client = httpx.AsyncClient(transport=httpx.MockTransport(lambda r: sent.append(r) or httpx.Response(204)))
-    sender = WebhookSender(transport_client, guard(resolver=resolver))
-    url = "https://user:hunter2@hooks.example.com/hook?token=s3cret"
-    assert sender.validate(url) == url  # a name: nothing to look at until it is used
-    with caplog.at_level(logging.WARNING, logger=WEBHOOK_LOGGER):
-        await deliver(sender, url)
-    assert sent == []
+    async with httpx.AsyncClient(transport=recording(sent)) as mock:
+        sender = WebhookSender(mock, guard(resolver=resolver))
+        url = "https://user:hunter2@hooks.example.com/hook?token=s3cret"
+        assert sender.validate(url) == url  # a name: nothing to look at until it is used
+        with caplog.at_level(logging.WARNING, logger=WEBHOOK_LOGGER):
+            await deliver(sender, url)
+    assert sent == [] and resolver.lookups == ["hooks.example.com"]
     lines = [r.getMessage() for r in caplog.records if r.name == WEBHOOK_LOGGER]
     assert len(lines) == 1
     assert "webhook https://hooks.example.com/hook for run run-1 refused: hooks.example.com is" in lines[0]
@@ -260,9 +270,8 @@ async def test_a_name_resolving_to_any_internal_address_is_refused_at_send_time(
 async def test_the_request_goes_to_the_checked_address_with_the_original_host_and_sni():
     resolver = FakeResolver({"hooks.example.com": ["93.184.216.34", "2606:2800:220:1::1"]})
     sent: list[httpx.Request] = []
-    mock = httpx.AsyncClient(transport=httpx.MockTransport(lambda r: sent.append(r) or httpx.Response(204)))
-    sender = WebhookSender(mock, guard(resolver=resolver))
-    await deliver(sender, "https://hooks.example.com:8443/hook?x=1")
+    async with httpx.AsyncClient(transport=recording(sent)) as mock:
+        await deliver(WebhookSender(mock, guard(resolver=resolver)), "https://hooks.example.com:8443/hook?x=1")
     assert resolver.lookups == ["hooks.example.com"]
     (request,) = sent
     assert str(request.url) == "https://93.184.216.34:8443/hook?x=1"
