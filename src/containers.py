@@ -11,6 +11,7 @@ from dependency_injector import containers, providers
 from src.services.agent import build_agent, create_chat_model
 from src.services.assistants import AssistantService, init_assistant_repository
 from src.services.database import init_pool
+from src.services.egress import EgressGuard, Resolver
 from src.services.graphs import GraphRegistry, load_graph_targets
 from src.services.health import HealthService
 from src.services.persistence import init_checkpointer, init_store
@@ -72,7 +73,10 @@ class Container(containers.DeclarativeContainer):
 
     thread_service = providers.Singleton(ThreadService, repository=repository, graphs=graphs, checkpointer=checkpointer)
     assistant_service = providers.Singleton(AssistantService, repository=assistant_repository, graphs=graphs)
-    webhooks = providers.Resource(init_webhooks, allow_loopback=config.runs.webhooks_allow_loopback)
+    egress_guard = providers.Singleton(
+        EgressGuard, allowed_hosts=config.runs.webhooks_allowed_hosts, resolver=providers.Singleton(Resolver)
+    )
+    webhooks = providers.Resource(init_webhooks, guard=egress_guard)
     run_service = providers.Resource(
         init_run_service,
         repository=repository,

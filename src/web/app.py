@@ -16,7 +16,7 @@ from robyn.argument_parser import Config as RobynConfig
 from src.containers import Container, provide, resolved
 from src.services.database import DatabaseUnavailable
 from src.services.errors import ServiceError
-from src.settings import ConfigError
+from src.settings import ConfigError, redact
 from src.web.http import HttpRequest
 from src.web.openapi import DocsRoutes
 from src.web.pipeline import Fallback
@@ -44,8 +44,8 @@ FALLBACK_METHODS = tuple(
 
 
 def describe_error(exc: BaseException) -> str:
-    """One line: our own errors speak for themselves; others get their type too."""
-    text = " ".join(str(exc).split())
+    """One line, without any password: our own errors speak for themselves; others get their type too."""
+    text = redact(" ".join(str(exc).split()))
     if isinstance(exc, (ServiceError, DatabaseUnavailable, ConfigError)):
         return text
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
