@@ -4,6 +4,7 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN = $(VENV)/bin
+JS = tests/js
 
 .PHONY: serve test lint bench chat-ui-e2e
 
@@ -16,7 +17,13 @@ $(VENV)/.installed: pyproject.toml
 serve: $(VENV)/.installed
 	$(BIN)/agent-server
 
-test: $(VENV)/.installed
+# The JS SDK suite's packages, exactly as package-lock.json pins them (npm writes the hidden
+# lockfile node_modules/.package-lock.json on every install; touch keeps it newer than its inputs).
+$(JS)/node_modules/.package-lock.json: $(JS)/package-lock.json $(JS)/package.json
+	cd $(JS) && npm ci --no-audit --no-fund
+	touch $@
+
+test: $(VENV)/.installed $(JS)/node_modules/.package-lock.json
 	scripts/ensure-postgres
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 

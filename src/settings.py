@@ -6,18 +6,41 @@ server with one line naming the setting, the bad value and what is expected.
 
 from __future__ import annotations
 
+import json
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+import psycopg
 import yaml
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+from src.services.egress import LOOPBACK_NETWORKS, parse_allowed_host
 
 DEFAULT_CONFIG_FILE = Path(__file__).resolve().parent.parent / "config.yml"
 LOCAL_HOSTS = frozenset({"", "localhost", "127.0.0.1", "::1", "[::1]"})
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+URL_SCHEME = re.compile(r"[a-z][a-z0-9+.-]*://", re.IGNORECASE)
+# The password of a URL's user info: up to the last @ before the path (a password may hold ? or #).
+URL_PASSWORD = re.compile(r"(?P<keep>\b[a-z][a-z0-9+.-]*://[^\s:/?#@]*:)[^\s/]*(?=@)", re.IGNORECASE)
+# A value redacted already, inside quotes (as in "DATABASE_URL='...password=***'"): redacting
+# the text again must leave the closing quote alone.
+REDACTED = r"\*\*\*(?=['\"])"
+# libpq's secret parameters in a URL's query string. A value holds no blank, so a colon and a
+# blank after it are the message going on ("cannot connect to <url>: <reason>").
+QUERY_PASSWORD = re.compile(rf"(?P<keep>[?&](?:ssl)?password=)(?:{REDACTED}|(?:[^&#\s:]|:(?!\s))*)", re.IGNORECASE)
+# ... and in key=value form: a value is quoted ('...' with \' escapes, maybe unterminated in a
+# broken string) or runs to the next unescaped blank; blanks around = are allowed.
+KEY_VALUE_PASSWORD = re.compile(
+    rf"(?P<keep>(?<![\w?&])(?:ssl)?password\s*=\s*)"
+    rf"(?:{REDACTED}|'(?:[^'\\]|\\.)*(?:'|\Z)|(?:\\.|[^\s\\:]|:(?!\s))*)",
+    re.IGNORECASE,
+)
+# What libpq quotes in its messages about a string it cannot parse may be part of a password.
+QUOTED_FRAGMENT = re.compile(r'"[^"]*"')
 
 
 class ConfigError(Exception):
@@ -36,18 +59,21 @@ class Setting:
         return f"{self.section}.{self.key}"
 
 
-def redact_url(url: str) -> str:
-    """Return `url` with its password replaced by ***, for logs and error messages."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.rsplit("@", 1)
-    user = netloc[0].split(":", 1)[0]
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc[1]}"))
+def redact(text: str) -> str:
+    """`text` with every connection-string secret in it replaced by ***, for logs and error messages.
+
+    Covers a URL's password (scheme://user:***@host), password and sslpassword query
+    parameters (?password=***) and libpq key=value passwords, quoted or not
+    (password=*** for password='two words'). Every message that may hold a connection
+    string goes through here.
+    """
+    text = URL_PASSWORD.sub(r"\g<keep>***", text)
+    text = QUERY_PASSWORD.sub(r"\g<keep>***", text)
+    return KEY_VALUE_PASSWORD.sub(r"\g<keep>***", text)
 
 
 def _describe(name: str, value: Any) -> str:
-    shown = redact_url(value) if isinstance(value, str) and "://" in value else value
+    shown = redact(value) if isinstance(value, str) else value
     return f"{name}={shown!r}"
 
 
@@ -112,6 +138,25 @@ def _boolean(name: str, value: Any) -> bool:
     raise ConfigError(f"{_describe(name, value)} is invalid: expected true or false")
 
 
+def _allowed_hosts(name: str, value: Any) -> tuple[str, ...]:
+    """Comma-separated (or, in YAML, a list of) host names, IP addresses and CIDR networks."""
+    if value is None:
+        return ()
+    entries = value if isinstance(value, list) else str(value).split(",")
+    allowed = []
+    for entry in entries:
+        if not str(entry).strip():
+            continue
+        normal = parse_allowed_host(str(entry))
+        if normal is None:
+            raise ConfigError(
+                f"{_describe(name, value)} is invalid: {str(entry).strip()!r} is not a host name, IP address "
+                "or CIDR network; expected a comma-separated list such as 'hooks.internal,10.0.0.0/8'"
+            )
+        allowed.append(normal)
+    return tuple(dict.fromkeys(allowed))
+
+
 def _port(name: str, value: Any) -> int:
     port = _integer(0)(name, value)
     if port > 65535:
@@ -130,38 +175,109 @@ def _model_name(name: str, value: Any) -> str:
     return text
 
 
-def normalise_database_url(name: str, value: Any) -> str | None:
-    """Check a Postgres URL; add sslmode=disable for a local server that names no sslmode.
+def _mask_fragment(match: re.Match[str]) -> str:
+    return match.group() if match.group() == '"="' else '"..."'
 
-    Local servers have no TLS, and libpq's default (prefer) costs a round trip per
-    connection; a remote server keeps whatever the URL says.
+
+def normalise_database_url(name: str, value: Any) -> str | None:
+    """Check a Postgres connection string; add sslmode=disable for a local server that names no sslmode.
+
+    Either a postgresql:// (or postgres://) URL or libpq key=value pairs, parsed by libpq itself
+    so that a string it would refuse stops the server here, as a config error. Local servers
+    have no TLS, and libpq's default (prefer) costs a round trip per connection; a remote
+    server keeps whatever the string says.
     """
-    url = _optional_text(name, value)
-    if url is None:
+    dsn = _optional_text(name, value)
+    if dsn is None:
         return None
-    parts = urlsplit(url)
-    if parts.scheme not in ("postgresql", "postgres"):
+    scheme = URL_SCHEME.match(dsn)
+    if scheme and scheme.group().lower() not in ("postgresql://", "postgres://"):
         raise ConfigError(
-            f"{_describe(name, url)} is invalid: expected a URL starting with postgresql:// or postgres://"
+            f"{_describe(name, dsn)} is invalid: expected a URL starting with postgresql:// or postgres://"
         )
     try:
-        host = parts.hostname or ""
-        parts.port  # noqa: B018 - raises ValueError on a port that is not a number
-    except ValueError as exc:
-        raise ConfigError(f"{_describe(name, url)} is invalid: {exc}") from None
-    query = parse_qsl(parts.query, keep_blank_values=True)
-    query_hosts = {v for k, v in query if k == "host"}
-    local = host in LOCAL_HOSTS and all(h in LOCAL_HOSTS or h.startswith("/") for h in query_hosts)
-    if local and not any(k == "sslmode" for k, _ in query):
-        query.append(("sslmode", "disable"))
-        url = urlunsplit(parts._replace(query=urlencode(query)))
-    return url
+        info = conninfo_to_dict(dsn)
+    except psycopg.Error as exc:
+        # libpq quotes the part it could not read, which may be a piece of the password.
+        reason = QUOTED_FRAGMENT.sub(_mask_fragment, " ".join(str(exc).split()))
+        if scheme:
+            raise ConfigError(f"{_describe(name, dsn)} is invalid: {reason}") from None
+        # Which part of broken key=value pairs is the password cannot be told: show none of it.
+        raise ConfigError(
+            f"{name} is invalid (value not shown, it may hold a password): {reason}; expected a "
+            "postgresql:// URL or libpq key=value pairs, values with blanks in single quotes"
+        ) from None
+    for port in str(info.get("port") or "").split(","):
+        if port and not port.isdigit():
+            raise ConfigError(f"{_describe(name, dsn)} is invalid: port {port!r} is not a number")
+    # No host means a Unix socket; hostaddr, when given, is where libpq really connects.
+    hosts = str(info.get("host") or "").lower().split(",")
+    hosts += [address for address in str(info.get("hostaddr") or "").split(",") if address]
+    if "sslmode" in info or not all(host in LOCAL_HOSTS or host.startswith("/") for host in hosts):
+        return dsn
+    if not scheme:
+        return make_conninfo(dsn, sslmode="disable")
+    # Appended as text: re-assembling the URL would drop the // of postgresql:///db?host=/socket.
+    base, _, query = dsn.partition("?")
+    return f"{base}?{query}&sslmode=disable" if query else f"{base}?sslmode=disable"
+
+
+# The LangGraph API's http.cors fields and their defaults (the API's own: any origin).
+CORS_DEFAULTS: dict[str, Any] = {
+    "allow_origins": ["*"],
+    "allow_methods": ["*"],
+    "allow_headers": ["*"],
+    "allow_credentials": False,
+    "allow_origin_regex": None,
+    "expose_headers": ["content-location", "location", "x-pagination-total", "x-pagination-next"],
+    "max_age": 600,
+}
+CORS_LISTS = ("allow_origins", "allow_methods", "allow_headers", "expose_headers")
+
+
+def _cors(name: str, value: Any) -> dict[str, Any]:
+    """The http.cors section: a mapping in YAML, JSON text in CORS_CONFIG; missing fields take defaults."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"{name} is invalid: expected a JSON object of CORS settings ({exc.msg})") from None
+    if value is None:
+        value = {}
+    if not isinstance(value, dict):
+        raise ConfigError(f"{name} is invalid: expected a mapping of CORS settings ({', '.join(CORS_DEFAULTS)})")
+    unknown = sorted(set(value) - set(CORS_DEFAULTS))
+    if unknown:
+        raise ConfigError(f"{name} has an unknown field {unknown[0]!r}; expected one of {', '.join(CORS_DEFAULTS)}")
+    cors = {**CORS_DEFAULTS, **{k: v for k, v in value.items() if v is not None}}
+    for key in CORS_LISTS:
+        if not isinstance(cors[key], list) or not all(isinstance(item, str) and item for item in cors[key]):
+            raise ConfigError(f"{name}.{key}={cors[key]!r} is invalid: expected a list of non-empty strings")
+    if not isinstance(cors["allow_credentials"], bool):
+        raise ConfigError(f"{name}.allow_credentials={cors['allow_credentials']!r} is invalid: expected true or false")
+    if isinstance(cors["max_age"], bool) or not isinstance(cors["max_age"], int) or cors["max_age"] < 0:
+        raise ConfigError(f"{name}.max_age={cors['max_age']!r} is invalid: expected an integer >= 0 (seconds)")
+    if cors["allow_origin_regex"] is not None:
+        try:
+            re.compile(cors["allow_origin_regex"])
+        except (re.error, TypeError) as exc:
+            raise ConfigError(f"{name}.allow_origin_regex is invalid: {exc}") from None
+    return cors
+
+
+def _origins(name: str, value: Any) -> list[str]:
+    origins = [origin.strip() for origin in str(value).split(",") if origin.strip()]
+    if not origins:
+        raise ConfigError(f"{_describe(name, value)} is invalid: expected comma-separated origins, or *")
+    return origins
 
 
 SETTINGS: tuple[Setting, ...] = (
     Setting("server", "host", "HOST", _text),
     Setting("server", "port", "PORT", _port),
     Setting("server", "log_level", "LOG_LEVEL", _log_level),
+    Setting("server", "access_log", "ACCESS_LOG", _boolean),
+    Setting("http", "cors", "CORS_CONFIG", _cors),
     Setting("database", "url", "DATABASE_URL", normalise_database_url),
     Setting("database", "pool_min_size", "DATABASE_POOL_MIN_SIZE", _integer(0)),
     Setting("database", "pool_max_size", "DATABASE_POOL_MAX_SIZE", _integer(1)),
@@ -169,6 +285,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("database", "connect_timeout", "DATABASE_CONNECT_TIMEOUT", _seconds(allow_zero=False)),
     Setting("database", "pool_check_idle", "DATABASE_POOL_CHECK_IDLE", _seconds(allow_zero=True)),
     Setting("runs", "max_concurrency", "RUNS_MAX_CONCURRENCY", _integer(1)),
+    Setting("runs", "webhooks_allowed_hosts", "WEBHOOKS_ALLOWED_HOSTS", _allowed_hosts),
     Setting("runs", "webhooks_allow_loopback", "WEBHOOKS_ALLOW_LOOPBACK", _boolean),
     Setting("model", "name", "MODEL", _model_name),
     Setting("model", "base_url", "MODEL_BASE_URL", _optional_text),
@@ -244,6 +361,8 @@ def load_settings(
         if flags.get(setting.path) is not None:
             value, name = flags[setting.path], f"--{setting.key}"
         result.setdefault(setting.section, {})[setting.key] = setting.parse(name, value)
+    if "CORS_ALLOW_ORIGINS" in env:  # as in the LangGraph API: overrides allow_origins alone
+        result["http"]["cors"]["allow_origins"] = _origins("CORS_ALLOW_ORIGINS", env["CORS_ALLOW_ORIGINS"])
     database = result["database"]
     if database["pool_min_size"] > database["pool_max_size"]:
         raise ConfigError(
@@ -251,6 +370,10 @@ def load_settings(
             f"database.pool_max_size={database['pool_max_size']}: expected min <= max "
             "(DATABASE_POOL_MIN_SIZE / DATABASE_POOL_MAX_SIZE)"
         )
+    runs = result["runs"]
+    if runs["webhooks_allow_loopback"]:
+        # The older switch, kept as an alias: it adds this host's loopback networks to the allow-list.
+        runs["webhooks_allowed_hosts"] = tuple(dict.fromkeys((*runs["webhooks_allowed_hosts"], *LOOPBACK_NETWORKS)))
     graphs = data.get("graphs") or {}
     if not isinstance(graphs, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in graphs.items()):
         raise ConfigError(

@@ -7,6 +7,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -98,7 +99,11 @@ def fresh_database() -> Iterator[str]:
 
 
 class ServerProcess:
-    """The real server, started as `python -m src.web` on a free port."""
+    """The real server, started as `python -m src.web` on a free port.
+
+    Its output (logs, one access-log line per request) is read continuously by a thread,
+    so a busy server never blocks on a full pipe; `output` is everything so far.
+    """
 
     def __init__(self, env: dict[str, str] | None = None, args: list[str] | None = None) -> None:
         self.port = free_port()
@@ -107,9 +112,20 @@ class ServerProcess:
         self.env = {**base, "PORT": str(self.port), "PYTHONUNBUFFERED": "1", **(env or {})}
         self.args = args or []
         self.process: subprocess.Popen[str] | None = None
-        self.output = ""
+        self._lines: list[str] = []
+        self._reader: threading.Thread | None = None
+
+    @property
+    def output(self) -> str:
+        return "".join(self._lines)
+
+    def _read(self) -> None:
+        assert self.process is not None and self.process.stdout is not None
+        for line in self.process.stdout:
+            self._lines.append(line)
 
     def start(self, wait: bool = True, timeout: float = 30.0) -> ServerProcess:
+        self._lines = []
         self.process = subprocess.Popen(
             [sys.executable, "-m", "src.web", *self.args],
             cwd=ROOT,
@@ -118,9 +134,15 @@ class ServerProcess:
             stderr=subprocess.STDOUT,
             text=True,
         )
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
         if wait:
             self.wait_ready(timeout)
         return self
+
+    def _drained(self, timeout: float = 5.0) -> None:
+        if self._reader is not None:
+            self._reader.join(timeout)
 
     def wait_ready(self, timeout: float = 30.0) -> None:
         assert self.process is not None
@@ -128,7 +150,7 @@ class ServerProcess:
         last = "no answer"
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                self.output = self.process.stdout.read() if self.process.stdout else ""
+                self._drained()
                 raise AssertionError(f"server exited with {self.process.returncode}:\n{self.output}")
             try:
                 response = httpx.get(f"{self.url}/ok", timeout=1.0)
@@ -147,13 +169,13 @@ class ServerProcess:
         if self.process.poll() is None:
             self.process.send_signal(signum)
             try:
-                self.output, _ = self.process.communicate(timeout=timeout)
+                self.process.wait(timeout=timeout)
             except subprocess.TimeoutExpired:
                 self.process.kill()
-                self.output, _ = self.process.communicate()
+                self.process.wait()
+                self._drained()
                 return -999
-        elif self.process.stdout:
-            self.output = self.process.stdout.read()
+        self._drained()
         return self.process.returncode
 
     def run_to_exit(self, timeout: float = 30.0) -> tuple[int, str, float]:
@@ -162,12 +184,14 @@ class ServerProcess:
         self.start(wait=False)
         assert self.process is not None
         try:
-            out, _ = self.process.communicate(timeout=timeout)
+            self.process.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             self.process.kill()
-            out, _ = self.process.communicate()
-            raise AssertionError(f"server did not exit within {timeout} s:\n{out}") from None
-        return self.process.returncode, out, time.monotonic() - began
+            self.process.wait()
+            self._drained()
+            raise AssertionError(f"server did not exit within {timeout} s:\n{self.output}") from None
+        self._drained()
+        return self.process.returncode, self.output, time.monotonic() - began
 
 
 @pytest.fixture

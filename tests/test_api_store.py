@@ -14,7 +14,7 @@ from langgraph.store.postgres.aio import AsyncPostgresStore
 from langgraph_sdk import get_client, get_sync_client
 from langgraph_sdk.client import LangGraphClient, SyncLangGraphClient
 
-from src.services.errors import InvalidRequest, NotFound
+from src.services.errors import InvalidRequest
 from src.services.store_api import StoreService
 from tests.conftest import ServerProcess, database_url
 
@@ -61,10 +61,8 @@ async def test_put_get_overwrite_delete_round_trip(client: LangGraphClient) -> N
     assert datetime.fromisoformat(again["updated_at"]) >= datetime.fromisoformat(item["updated_at"])
 
     assert await client.store.delete_item(namespace, "prefs") is None
-    with pytest.raises(httpx.HTTPStatusError) as caught:
-        await client.store.get_item(namespace, "prefs")
-    assert caught.value.response.status_code == 404
-    assert "not found" in caught.value.response.json()["detail"]
+    # A missing item is 200 null, as in the LangGraph API: the SDK returns None.
+    assert await client.store.get_item(namespace, "prefs") is None
     await client.store.delete_item(namespace, "prefs")  # deleting again is fine
 
 
@@ -173,10 +171,7 @@ def test_sync_client_round_trip(sync_client: SyncLangGraphClient) -> None:
     assert [(i["namespace"], i["key"]) for i in found["items"]] == [(namespace, "other")]
     assert sync_client.store.list_namespaces(prefix=namespace[:1]) == {"namespaces": [namespace]}
     sync_client.store.delete_item(namespace, "doc")
-    with pytest.raises(httpx.HTTPStatusError) as caught:
-        sync_client.store.get_item(namespace, "doc")
-    assert caught.value.response.status_code == 404
-    assert set(caught.value.response.json()) == {"detail"}
+    assert sync_client.store.get_item(namespace, "doc") is None
 
 
 async def test_ttl_is_honoured_on_postgres_and_refused_in_memory(
@@ -297,7 +292,7 @@ def test_get_decodes_the_query_string_like_a_browser(http: httpx.Client) -> None
     assert (response.json()["namespace"], response.json()["key"]) == (namespace, "k 1")
     assert response.headers["content-type"].startswith("application/json")
     missing = http.get("/store/items", params={"namespace": namespace[0], "key": "nope"})
-    assert missing.status_code == 404 and "not found" in missing.json()["detail"]
+    assert missing.status_code == 200 and missing.text == "null"
     deleted = http.request("DELETE", "/store/items", json={"namespace": namespace, "key": "k 1"})
     assert deleted.status_code == 204 and deleted.content == b""
 
@@ -317,8 +312,7 @@ async def test_ttl_is_honoured_by_a_store_configured_to_expire_items(fresh_datab
         assert [item["value"] for item in refreshed["items"]] == [{"a": 2}]
         assert (await service.get("ttl.short", "k"))["value"] == {"a": 1}
         await asyncio.sleep(1.2)
-        with pytest.raises(NotFound):
-            await service.get("ttl.short", "k")
+        assert await service.get("ttl.short", "k") is None
         remaining = (await service.search({"namespace_prefix": ["ttl"]}))["items"]
         assert [item["namespace"] for item in remaining] == [["ttl", "long"]]
         with pytest.raises(InvalidRequest, match="ttl must be more than 0"):

@@ -8,12 +8,11 @@ from dependency_injector import providers
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.store.memory import InMemoryStore
 
-from src.containers import Container
+from src.containers import Container, provide, resolved
 from src.services.assistants import MemoryAssistantRepository
 from src.services.errors import Conflict, InvalidRequest, NotFound, ThreadBusy
 from src.services.repository import MemoryRepository
 from src.settings import load_settings
-from src.web.http import provide, resolved
 from tests.conftest import TEST_CONFIG
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -14,12 +14,11 @@ from psycopg import sql
 from psycopg.rows import dict_row
 from psycopg.types.json import Json, Jsonb
 
-from src.containers import Container
+from src.containers import Container, provide, resolved
 from src.services.database import DatabaseUnavailable, IdleCheck, create_pool, probe
 from src.services.persistence import InlineSerdeSaver, ThreadShardedSaver
 from src.services.repository import MIGRATIONS
 from src.settings import load_settings
-from src.web.http import provide, resolved
 from tests.conftest import (
     TEST_CONFIG,
     admin_connect,
@@ -163,7 +162,8 @@ async def test_runs_cut_short_by_a_stop_are_marked_error_on_next_start(pg_url):
 
 
 async def test_health_reports_503_while_postgres_refuses_and_recovers(fresh_database):
-    container = make_container(database_url(fresh_database), DATABASE_POOL_MIN_SIZE="1")
+    url = f"{database_url(fresh_database)}?password=s3cret-pw"  # trust auth: ignored, and never shown
+    container = make_container(url, DATABASE_POOL_MIN_SIZE="1")
     await resolved(container.init_resources())
     health = await provide(container.health_service)
     ok, report = await health.health()
@@ -174,7 +174,7 @@ async def test_health_reports_503_while_postgres_refuses_and_recovers(fresh_data
     try:
         ok, report = await health.health()
         assert not ok and report["status"] == "unavailable"
-        assert "postgres" in report["reason"]
+        assert "postgres" in report["reason"] and "s3cret-pw" not in str(report)
     finally:
         with admin_connect() as admin:
             admin.execute(sql.SQL("ALTER DATABASE {} ALLOW_CONNECTIONS true").format(sql.Identifier(fresh_database)))

@@ -13,6 +13,21 @@ from tests.conftest import TEST_CONFIG, ServerProcess, connections_after_close, 
 PASSWORD = "s3cret-pw"
 
 
+def dsn(form: str, port: int | str, database: str) -> str:
+    """A connection string to 127.0.0.1 carrying PASSWORD in one of the ways libpq takes it."""
+    return {
+        "url password": f"postgresql://postgres:{PASSWORD}@127.0.0.1:{port}/{database}",
+        "query password": f"postgresql://postgres@127.0.0.1:{port}/{database}?password={PASSWORD}",
+        "key/value password": f"host=127.0.0.1 port={port} user=postgres dbname={database} password={PASSWORD}",
+        "quoted key/value password": (
+            f"host=127.0.0.1 port={port} user=postgres password='{PASSWORD} with blanks' dbname={database}"
+        ),
+    }[form]
+
+
+DSN_FORMS = ["url password", "query password", "key/value password", "quoted key/value password"]
+
+
 def user(text: str, user_id: str = "u1") -> dict:
     return {
         "assistant_id": "agent",
@@ -101,6 +116,20 @@ def test_long_term_memory_crosses_threads_for_the_same_user_only(client):
             422,
             "points at this host",
         ),
+        (
+            "POST",
+            "/threads/THREAD/runs",
+            '{"assistant_id": "agent", "webhook": "http://0x7f.1:9/hook"}',
+            422,
+            "points at this host (0x7f.1 is 127.0.0.1, loopback)",
+        ),
+        (
+            "POST",
+            "/runs/wait",
+            '{"assistant_id": "agent", "webhook": "http://169.254.169.254/latest/meta-data"}',
+            422,
+            "points at an internal address (169.254.169.254 is link-local)",
+        ),
     ],
 )
 def test_bad_input_gets_a_4xx_with_detail(client, method, path, body, status, detail):
@@ -161,6 +190,13 @@ def test_startup_logs_say_what_happened(server_factory):
         ({"DATABASE_POOL_MIN_SIZE": "9", "DATABASE_POOL_MAX_SIZE": "3"}, [], "pool_min_size=9 is greater than"),
         ({"DATABASE_URL": f"http://app:{PASSWORD}@db/x"}, [], "DATABASE_URL='http://app:***@db/x' is invalid"),
         ({}, ["--config", "/nonexistent/agent.yml"], "cannot be read"),
+        ({"WEBHOOKS_ALLOWED_HOSTS": "10.1"}, [], "WEBHOOKS_ALLOWED_HOSTS='10.1' is invalid: '10.1' is not a host name"),
+        ({"DATABASE_URL": dsn("url password", "abc", "x")}, [], "DATABASE_URL='postgresql://postgres:***@127.0"),
+        ({"DATABASE_URL": dsn("query password", "abc", "x")}, [], "/x?password=***' is invalid: port 'abc'"),
+        ({"DATABASE_URL": dsn("key/value password", "abc", "x")}, [], "password=***' is invalid: port 'abc'"),
+        ({"DATABASE_URL": dsn("quoted key/value password", "abc", "x")}, [], "password=*** dbname=x' is invalid"),
+        ({"DATABASE_URL": f"host=db password={PASSWORD} with blanks"}, [], "DATABASE_URL is invalid (value not shown"),
+        ({"DATABASE_URL": f"postgresql://db/x?password={PASSWORD}&colour=red"}, [], "invalid URI query parameter"),
         ({}, ["--port", "http"], "--port='http' is invalid"),
     ],
 )
@@ -189,13 +225,29 @@ def test_port_in_use_is_a_clear_error(server_factory, memory_server):
     assert code == 2 and "is already in use" in output
 
 
-def test_unreachable_database_stops_the_server_with_postgres_reason(server_factory):
-    url = f"postgresql://postgres:{PASSWORD}@127.0.0.1:{free_port()}/x"
+@pytest.mark.parametrize("form", DSN_FORMS)
+def test_unreachable_database_stops_the_server_with_postgres_reason(server_factory, form):
+    url = dsn(form, free_port(), "x")
     code, output, _ = server_factory(env={"DATABASE_URL": url}).run_to_exit()
     assert code == 1, output
     failure = [line for line in output.splitlines() if "start-up failed" in line]
     assert len(failure) == 1 and "Connection refused" in failure[0], output
+    assert "password=***" in failure[0] or "postgres:***@" in failure[0], output
     assert PASSWORD not in output and "Traceback" not in output and "panic" not in output
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("form", DSN_FORMS)
+def test_no_password_in_health_info_or_logs(server_factory, pg_database, form):
+    server = server_factory(env={"DATABASE_URL": dsn(form, 5432, pg_database), "LOG_LEVEL": "DEBUG"}).start()
+    with httpx.Client(base_url=server.url, timeout=30) as http:
+        health, info = http.get("/health"), http.get("/info")
+    assert health.status_code == 200 and health.json()["persistence"] == "postgres"
+    assert info.status_code == 200 and info.json()["persistence"]["backend"] == "postgres"
+    assert server.stop() == 0
+    assert f"persistence backend: postgres (127.0.0.1:5432/{pg_database})" in server.output
+    for text in (health.text, info.text, server.output):
+        assert PASSWORD not in text
 
 
 @pytest.mark.postgres

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from src.settings import ConfigError, load_settings, redact_url
+from src.settings import ConfigError, load_settings, redact
 
 CONFIG = Path(__file__).resolve().parent.parent / "config.yml"
 
@@ -31,7 +31,7 @@ def test_defaults_come_from_config_yml():
         "connect_timeout": 5.0,
         "pool_check_idle": 1.0,
     }
-    assert loaded["server"] == {"host": "127.0.0.1", "port": 8123, "log_level": "INFO"}
+    assert loaded["server"] == {"host": "127.0.0.1", "port": 8123, "log_level": "INFO", "access_log": True}
     assert loaded["model"]["name"] == "offline:deterministic"
     assert loaded["config_file"] == str(CONFIG)
 
@@ -121,6 +121,102 @@ def test_unknown_setting_and_bad_yaml(tmp_path: Path):
         load_settings(tmp_path / "missing.yml", environ={})
 
 
-def test_redact_url():
-    assert redact_url("postgresql://user:secret@host:5432/db") == "postgresql://user:***@host:5432/db"
-    assert redact_url("postgresql://user@host/db") == "postgresql://user@host/db"
+SECRET = "s3cret"
+# Each way a connection string can carry a password, as typed and as it must be shown.
+SECRET_FORMS = [
+    ("postgresql://user:s3cret@host:5432/db", "postgresql://user:***@host:5432/db"),
+    ("postgres://:s3cret@host/db", "postgres://:***@host/db"),
+    ("postgresql://user:s3c@r#t?s3cret@host/db", "postgresql://user:***@host/db"),
+    ("postgresql://user@host/db?password=s3cret", "postgresql://user@host/db?password=***"),
+    ("postgresql://u@h/db?sslmode=require&password=s3cret&x=1", "postgresql://u@h/db?sslmode=require&password=***&x=1"),
+    ("postgresql://u@h/db?sslpassword=s3cret", "postgresql://u@h/db?sslpassword=***"),
+    ("host=h password=s3cret dbname=db", "host=h password=*** dbname=db"),
+    ("host=h password = s3cret dbname=db", "host=h password = *** dbname=db"),
+    ("host=h password='s3cret with blanks' dbname=db", "host=h password=*** dbname=db"),
+    ("host=h password='it\\'s s3cret' dbname=db", "host=h password=*** dbname=db"),
+    ("host=h password=s3cret\\ too dbname=db", "host=h password=*** dbname=db"),
+    ("host=h sslpassword=s3cret", "host=h sslpassword=***"),
+    ("PASSWORD=s3cret", "PASSWORD=***"),
+]
+
+
+@pytest.mark.parametrize(("text", "shown"), SECRET_FORMS)
+def test_redact_every_form(text, shown):
+    assert redact(text) == shown
+    assert redact(f"cannot connect to {text}: refused") == f"cannot connect to {shown}: refused"
+    # A config error shows the value redacted, and the whole line is redacted again on its way out.
+    assert redact(f"DATABASE_URL={redact(text)!r} is invalid") == f"DATABASE_URL={shown!r} is invalid"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "postgresql://user@host:5432/db?sslmode=disable",
+        "http://host:8080/path?x=1",
+        'connection to server at "127.0.0.1", port 5432 failed: FATAL: password authentication failed for user "u"',
+        "host=h dbname=db mypassword=x",
+    ],
+)
+def test_redact_leaves_everything_else_alone(text):
+    assert redact(text) == text
+
+
+def test_redact_an_unterminated_quoted_password_to_the_end():
+    assert redact("missing quote in host=h password='s3cret and: more") == "missing quote in host=h password=***"
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("postgresql://app:s3cret@db:abc/x", "DATABASE_URL='postgresql://app:***@db:abc/x' is invalid: port 'abc'"),
+        (
+            "postgresql://app@db:abc/x?password=s3cret",
+            "'postgresql://app@db:abc/x?password=***' is invalid",
+        ),
+        ("postgresql://app@db/x?password=s3cret&colour=red", 'invalid URI query parameter: "..."'),
+        ("postgresql://app:s3%cret@db/x", 'invalid percent-encoded token: "..."'),
+        ("mysql://app@db/x?password=s3cret", "DATABASE_URL='mysql://app@db/x?password=***' is invalid"),
+        ("host=db port=abc password=s3cret", "DATABASE_URL='host=db port=abc password=***' is invalid: port 'abc'"),
+        ("host=db port=abc password='s3cret and more'", "DATABASE_URL='host=db port=abc password=***' is invalid"),
+        ("host=db password=s3cret and more", "DATABASE_URL is invalid (value not shown, it may hold a password)"),
+        ("host=db password='s3cret unterminated", "unterminated quoted string"),
+    ],
+)
+def test_config_errors_never_show_a_password(url, expected):
+    message = config_error(DATABASE_URL=url)
+    assert expected in message
+    assert SECRET not in message and "s3%cret" not in message
+
+
+def test_key_value_connection_strings_are_accepted():
+    local = settings(DATABASE_URL="host=127.0.0.1 dbname=db password='two words'")["database"]["url"]
+    assert local == "password='two words' dbname=db host=127.0.0.1 sslmode=disable"
+    remote = "host=db.example.internal dbname=db password=x"
+    assert settings(DATABASE_URL=remote)["database"]["url"] == remote
+    socket_url = settings(DATABASE_URL="postgresql:///db?host=/var/run/postgresql")["database"]["url"]
+    assert socket_url == "postgresql:///db?host=/var/run/postgresql&sslmode=disable"
+    behind = "postgresql://u@localhost/db?hostaddr=10.0.0.5"
+    assert settings(DATABASE_URL=behind)["database"]["url"] == behind
+
+
+def test_webhook_allow_list_is_normalised_and_loopback_is_an_alias():
+    assert settings()["runs"]["webhooks_allowed_hosts"] == ()
+    loaded = settings(WEBHOOKS_ALLOWED_HOSTS=" Hooks.Internal., 10.1.2.3/8,192.168.1.5, [fd00::1],,")
+    assert loaded["runs"]["webhooks_allowed_hosts"] == ("hooks.internal", "10.0.0.0/8", "192.168.1.5/32", "fd00::1/128")
+    loopback = settings(WEBHOOKS_ALLOW_LOOPBACK="true", WEBHOOKS_ALLOWED_HOSTS="hooks.internal")
+    assert loopback["runs"]["webhooks_allowed_hosts"] == ("hooks.internal", "127.0.0.0/8", "::1/128")
+
+
+def test_webhook_allow_list_as_a_yaml_list(tmp_path: Path):
+    config = tmp_path / "config.yml"
+    config.write_text("runs:\n  webhooks_allowed_hosts: [hooks.internal, 172.16.0.0/12]\n")
+    loaded = load_settings(config, environ={})
+    assert loaded["runs"]["webhooks_allowed_hosts"] == ("hooks.internal", "172.16.0.0/12")
+
+
+@pytest.mark.parametrize("entry", ["10.1", "999.1.1.1", "http://hooks.internal", "*.internal", "a b", "10.0.0.0/33"])
+def test_bad_webhook_allow_list_entries_are_named(entry):
+    message = config_error(WEBHOOKS_ALLOWED_HOSTS=f"hooks.internal,{entry}")
+    expected = f"WEBHOOKS_ALLOWED_HOSTS='hooks.internal,{entry}' is invalid: {entry!r} is not a host name"
+    assert message.startswith(expected)
+    assert "expected a comma-separated list" in message

@@ -17,7 +17,7 @@ from psycopg.rows import DictRow, dict_row
 from psycopg.types.json import set_json_dumps, set_json_loads
 from psycopg_pool import AsyncConnectionPool
 
-from src.settings import redact_url
+from src.settings import redact
 
 logger = logging.getLogger(__name__)
 
@@ -58,9 +58,9 @@ class DatabaseUnavailable(Exception):
 
 
 def one_line(exc: BaseException) -> str:
-    """Postgres's own reason, on one line (libpq splits messages over several)."""
+    """Postgres's own reason, on one line (libpq splits messages over several), without any password."""
     text = str(exc).strip() or type(exc).__name__
-    return re.sub(r"\s+", " ", text)
+    return redact(re.sub(r"\s+", " ", text))
 
 
 async def probe(url: str, timeout: float) -> None:
@@ -76,11 +76,11 @@ async def probe(url: str, timeout: float) -> None:
             )
     except TimeoutError:
         raise DatabaseUnavailable(
-            f"cannot connect to {redact_url(url)}: no answer within {timeout:g} s "
+            f"cannot connect to {redact(url)}: no answer within {timeout:g} s "
             "(DATABASE_CONNECT_TIMEOUT); is the host reachable?"
         ) from None
     except psycopg.Error as exc:
-        raise DatabaseUnavailable(f"cannot connect to {redact_url(url)}: {one_line(exc)}") from None
+        raise DatabaseUnavailable(f"cannot connect to {redact(url)}: {one_line(exc)}") from None
     await conn.close()
 
 
@@ -220,7 +220,7 @@ async def init_pool(
         await pool.open(wait=True, timeout=timeout)
     except Exception as exc:
         await pool.close()
-        raise DatabaseUnavailable(f"cannot open a pool to {redact_url(url)}: {one_line(exc)}") from None
+        raise DatabaseUnavailable(f"cannot open a pool to {redact(url)}: {one_line(exc)}") from None
     logger.info("persistence: postgres %s (pool %d-%d)", describe_url(url), min_size, max_size)
     try:
         yield pool
@@ -230,7 +230,7 @@ async def init_pool(
 
 
 def describe_url(url: str) -> str:
-    """host:port/dbname of a URL, without user or password."""
+    """host:port/dbname of a connection string (URL or key=value), without user or password."""
     info = psycopg.conninfo.conninfo_to_dict(url)
     host, port = info.get("host") or "localhost", info.get("port") or 5432
     return f"{host}:{port}/{info.get('dbname') or info.get('user') or ''}"

@@ -13,7 +13,7 @@ import logging
 import time
 import uuid
 from collections import OrderedDict, deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -86,8 +86,9 @@ HEARTBEAT_SECONDS = 0.2
 FINISHED_STREAMS_KEPT = 256
 
 
-# (event id, SSE event name, JSON-ready data)
-StreamEvent = tuple[int, str, Any]
+# (event id, SSE event name, JSON-ready data); thread streams use "<run_id>:<position>" ids.
+StreamEvent = tuple[int | str, str, Any]
+THREAD_STREAM_MODES = ("run_modes", "lifecycle")
 
 
 @dataclass
@@ -146,6 +147,21 @@ def _command(body: dict[str, Any]) -> Command | None:
     return Command(resume=command.get("resume"), update=update, goto=goto or ())
 
 
+def _checkpoint(body: dict[str, Any]) -> dict[str, Any]:
+    """The checkpoint to start from. Clients send back what the server gave them, nulls
+    included (useStream: `checkpoint_map: null`): a null field is one that is not set."""
+    checkpoint = optional_object(body, "checkpoint") or {}
+    for key, expected in (("checkpoint_id", str), ("checkpoint_ns", str), ("checkpoint_map", dict)):
+        value = checkpoint.get(key)
+        if value is not None and not isinstance(value, expected):
+            raise InvalidRequest(f"checkpoint.{key} must be {'a string' if expected is str else 'an object'}")
+    return {
+        key: value
+        for key, value in checkpoint.items()
+        if key in ("checkpoint_id", "checkpoint_ns", "checkpoint_map") and value is not None
+    }
+
+
 def parse_stream_modes(value: Any, default: list[str]) -> list[str]:
     if value is None:
         return default
@@ -174,7 +190,7 @@ def parse_run_request(payload: Any, *, stateless: bool) -> RunRequest:
     configurable = given.get("configurable") or {}
     if not isinstance(configurable, dict):
         raise InvalidRequest("config.configurable must be an object")
-    checkpoint = optional_object(body, "checkpoint") or {}
+    checkpoint = _checkpoint(body)
     checkpoint_id = body.get("checkpoint_id")
     if checkpoint_id is not None and not isinstance(checkpoint_id, str):
         raise InvalidRequest("checkpoint_id must be a string")
@@ -192,7 +208,7 @@ def parse_run_request(payload: Any, *, stateless: bool) -> RunRequest:
         **given,
         "configurable": {
             **configurable,
-            **{k: v for k, v in checkpoint.items() if k in ("checkpoint_id", "checkpoint_ns", "checkpoint_map")},
+            **checkpoint,
             **({"checkpoint_id": checkpoint_id} if checkpoint_id else {}),
         },
         "metadata": {**(given.get("metadata") or {}), **metadata},
@@ -236,7 +252,7 @@ class RunStream:
         self.closed = True
         self._changed.set()
 
-    async def follow(self, start: int = 0, idle: float | None = None) -> AsyncIterator[StreamEvent | None]:
+    async def follow(self, start: int = 0, idle: float | None = None) -> AsyncIterator[tuple[int, str, Any] | None]:
         """Yield (id, event, data) from position `start` on; with `idle`, None after quiet seconds."""
         position = start
         while True:
@@ -326,6 +342,68 @@ class ThreadTurns:
         del self._waiting[thread_id]
 
 
+def _thread_event_id(value: str) -> tuple[str, int]:
+    run_id, _, position = value.rpartition(":")
+    try:
+        return parse_thread_id(run_id, "Last-Event-ID"), int(position)
+    except (InvalidRequest, ValueError):
+        raise InvalidRequest(f"Last-Event-ID must be an event id of this thread stream, got {value!r}") from None
+
+
+class ThreadFollower:
+    """One `GET /threads/{id}/stream` client: the runs of its thread, one after another, as they come.
+
+    The run service adds each new run of the thread; `events` follows them in order of
+    creation (runs of a thread execute in that order) and waits, with heartbeats, for
+    the next. `close` (the client left) unregisters it so nothing keeps it alive.
+    """
+
+    def __init__(self, thread_id: str, modes: set[str], on_close: Callable[[], None]) -> None:
+        self.thread_id = thread_id
+        self._modes = modes
+        self._on_close = on_close
+        self._runs: deque[tuple[ActiveRun, int]] = deque()
+        self._added = asyncio.Event()
+        self._closed = False
+
+    def add(self, run: ActiveRun, start: int = 0) -> None:
+        self._runs.append((run, start))
+        self._added.set()
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self._added.set()
+            self._on_close()
+
+    async def events(self) -> AsyncIterator[StreamEvent | None]:
+        run_events, lifecycle = "run_modes" in self._modes, "lifecycle" in self._modes
+        try:
+            while not self._closed:
+                if not self._runs:
+                    self._added.clear()
+                    try:
+                        await asyncio.wait_for(self._added.wait(), HEARTBEAT_SECONDS)
+                    except TimeoutError:
+                        yield None
+                    continue
+                run, start = self._runs.popleft()
+                run_id = run.record["run_id"]
+                async for item in run.stream.follow(start, idle=HEARTBEAT_SECONDS):
+                    if item is None:
+                        yield None
+                        continue
+                    position, event, data = item
+                    if run_events or (lifecycle and event == "metadata"):
+                        yield f"{run_id}:{position}", event, data
+                    if self._closed:
+                        return
+                if start <= len(run.stream.events):  # not already past the run's end
+                    yield f"{run_id}:{len(run.stream.events)}", "metadata", {"status": "run_done", "run_id": run_id}
+        finally:
+            self.close()
+
+
 class RunService:
     """Creates, executes, streams, joins and cancels runs.
 
@@ -358,6 +436,8 @@ class RunService:
         self._active: dict[str, ActiveRun] = {}
         self._by_thread: dict[str, list[str]] = {}
         self._finished: OrderedDict[str, ActiveRun] = OrderedDict()
+        # Thread streams (GET /threads/{id}/stream) waiting for the next run of their thread.
+        self._followers: dict[str, set[ThreadFollower]] = {}
 
     # Creating -------------------------------------------------------------------
 
@@ -424,6 +504,8 @@ class RunService:
         active = ActiveRun(record=public_run(record), request=request)
         self._active[run_id] = active
         self._by_thread.setdefault(thread_id, []).append(run_id)
+        for follower in self._followers.get(thread_id, ()):
+            follower.add(active)
         active.stream.publish("metadata", {"run_id": run_id, "attempt": 1})
         # The task's first step runs before any other request can cancel it, so a turn
         # taken here is always given back by the task.
@@ -519,7 +601,7 @@ class RunService:
             raise
         except Exception as exc:  # the graph's own failure: reported to the client, not raised
             message = f"{type(exc).__name__}: {exc}"
-            logger.warning("run %s failed: %s", run_id, message)
+            logger.error("run %s on thread %s failed: %s", run_id, thread_id, message, exc_info=exc)
             active.stream.publish("error", {"error": type(exc).__name__, "message": str(exc)})
             active.final = {"__error__": {"error": type(exc).__name__, "message": str(exc)}}
             await asyncio.shield(self._repository.finish_run(run_id, thread_id, "error", "error", error=message))
@@ -671,14 +753,52 @@ class RunService:
             raise NotFound(f"Run {run_id!r} has finished and its events are no longer kept")
         return active
 
-    async def thread_stream(self, thread_id: str) -> ActiveRun:
+    async def thread_stream(
+        self, thread_id: str, modes: list[str] | None = None, last_event_id: str | None = None
+    ) -> ThreadFollower:
+        """Follow a thread's runs, the one in progress and every later one, until closed.
+
+        `modes`: `run_modes` (every event of the runs, the default) and/or `lifecycle`
+        (a `metadata` event when each run starts and one with status `run_done` when it
+        ends). `last_event_id` (a reconnecting client's) resumes after that event, from
+        the runs whose events are still kept."""
         thread_id = parse_thread_id(thread_id)
+        wanted = set(modes or ["run_modes"])
+        for mode in wanted:
+            if mode not in THREAD_STREAM_MODES:
+                raise InvalidRequest(
+                    f"stream_mode {mode!r} is not supported for thread streams; expected "
+                    f"{' or '.join(THREAD_STREAM_MODES)}"
+                )
         if not await self._repository.thread_exists(thread_id):
             raise NotFound(f"Thread {thread_id!r} not found")
-        runs = [self._active[r] for r in self._by_thread.get(thread_id, []) if r in self._active]
-        if not runs:
-            raise NotFound(f"Thread {thread_id!r} has no run in progress")
-        return runs[0]
+        follower = ThreadFollower(thread_id, wanted, lambda: self._unfollow(follower))
+        if last_event_id is not None:
+            run_id, position = _thread_event_id(last_event_id)
+            kept = [
+                run
+                for run in (*self._finished.values(), *self._active.values())
+                if run.record["thread_id"] == thread_id
+            ]
+            kept.sort(key=lambda run: run.record["created_at"])
+            names = [run.record["run_id"] for run in kept]
+            if run_id not in names:
+                raise NotFound(f"Event {last_event_id!r} of thread {thread_id!r} is no longer kept")
+            for run in kept[names.index(run_id) :]:
+                follower.add(run, position + 1 if run.record["run_id"] == run_id else 0)
+        else:
+            for run_id in self._by_thread.get(thread_id, []):
+                if run_id in self._active:
+                    follower.add(self._active[run_id])
+        self._followers.setdefault(thread_id, set()).add(follower)
+        return follower
+
+    def _unfollow(self, follower: ThreadFollower) -> None:
+        followers = self._followers.get(follower.thread_id)
+        if followers is not None:
+            followers.discard(follower)
+            if not followers:
+                del self._followers[follower.thread_id]
 
     async def _find(self, thread_id: str, run_id: str) -> ActiveRun | None:
         thread_id, run_id = parse_thread_id(thread_id), parse_thread_id(run_id, "run_id")

@@ -21,7 +21,7 @@ from typing import Any, Literal
 
 from langgraph.store.base import BaseStore, InvalidNamespaceError, Item
 
-from src.services.errors import InvalidRequest, NotFound
+from src.services.errors import InvalidRequest
 from src.services.validation import integer, json_type, query_flag
 
 MAX_TEXT_BYTES = 1024  # a key, or a dot-joined namespace, in UTF-8
@@ -257,8 +257,11 @@ class StoreService:
         except InvalidNamespaceError as exc:
             raise InvalidRequest(str(exc)) from None
 
-    async def get(self, namespace: str | None, key: str | None, refresh_ttl: str | None = None) -> dict[str, Any]:
-        """GET /store/items: `namespace` arrives dot-joined ("users.alice"), as the SDK sends it."""
+    async def get(
+        self, namespace: str | None, key: str | None, refresh_ttl: str | None = None
+    ) -> dict[str, Any] | None:
+        """GET /store/items: `namespace` arrives dot-joined ("users.alice"), as the SDK sends it; None
+        when there is no such item (the LangGraph API answers 200 null)."""
         if not namespace:
             raise InvalidRequest("namespace is required: its labels joined with '.', e.g. namespace=users.alice")
         labels = parse_namespace(namespace.split("."), "namespace")
@@ -268,9 +271,7 @@ class StoreService:
             item = await self._store.aget(labels, item_key, refresh_ttl=refresh)
         except InvalidNamespaceError as exc:
             raise InvalidRequest(str(exc)) from None
-        if item is None:
-            raise NotFound(f"Item {item_key!r} not found in namespace {list(labels)}")
-        return public_item(item)
+        return None if item is None else public_item(item)
 
     async def delete(self, payload: Any) -> None:
         """DELETE /store/items: deleting an item that does not exist succeeds too."""

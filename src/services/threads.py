@@ -38,29 +38,34 @@ def public_thread(record: Record) -> dict[str, Any]:
     }
 
 
-def empty_state(thread_id: str) -> dict[str, Any]:
+def empty_state() -> dict[str, Any]:
+    """The state of a thread with no checkpoint yet, as the LangGraph API returns it."""
     return {
         "values": {},
         "next": [],
         "tasks": [],
         "metadata": {},
         "created_at": None,
-        "checkpoint": {"thread_id": thread_id, "checkpoint_ns": "", "checkpoint_id": None, "checkpoint_map": None},
+        "checkpoint": None,
         "parent_checkpoint": None,
         "interrupts": [],
+        "checkpoint_id": None,
+        "parent_checkpoint_id": None,
     }
 
 
 def checkpoint_of(config: RunnableConfig | None) -> dict[str, Any] | None:
-    if not config:
+    """A checkpoint as the LangGraph API shows it: None without a checkpoint id, and only
+    the fields the config has (clients send it back as they got it)."""
+    configurable = (config or {}).get("configurable") or {}
+    if not configurable.get("thread_id") or not configurable.get("checkpoint_id"):
         return None
-    configurable = config.get("configurable") or {}
-    return {
-        "thread_id": configurable.get("thread_id"),
-        "checkpoint_ns": configurable.get("checkpoint_ns", ""),
-        "checkpoint_id": configurable.get("checkpoint_id"),
-        "checkpoint_map": configurable.get("checkpoint_map"),
-    }
+    checkpoint = {"thread_id": configurable["thread_id"], "checkpoint_id": configurable["checkpoint_id"]}
+    if "checkpoint_ns" in configurable:
+        checkpoint["checkpoint_ns"] = configurable["checkpoint_ns"] or ""
+    if "checkpoint_map" in configurable:
+        checkpoint["checkpoint_map"] = configurable["checkpoint_map"]
+    return checkpoint
 
 
 class ThreadService:
@@ -183,12 +188,12 @@ class ThreadService:
         config = _checkpoint_config(record["thread_id"], checkpoint)
         graph = await self._graph_for(record, config)
         if graph is None:
-            return empty_state(record["thread_id"])
+            return empty_state()
         snapshot = await graph.aget_state(config, subgraphs=subgraphs)
         if snapshot.config is None:
             if checkpoint is not None:
                 raise NotFound(f"Checkpoint {checkpoint!r} not found on thread {record['thread_id']!r}")
-            return empty_state(record["thread_id"])
+            return empty_state()
         return state_dict(snapshot)
 
     async def history(self, thread_id: str, payload: Any) -> list[dict[str, Any]]:
@@ -273,7 +278,8 @@ def _checkpoint_config(thread_id: str, checkpoint: Any) -> RunnableConfig:
 
 
 def state_dict(snapshot: StateSnapshot) -> dict[str, Any]:
-    """A state snapshot as the LangGraph API returns it."""
+    """A state snapshot as the LangGraph API returns it (with its deprecated id fields too)."""
+    checkpoint, parent = checkpoint_of(snapshot.config), checkpoint_of(snapshot.parent_config)
     return {
         "values": to_jsonable(snapshot.values),
         "next": list(snapshot.next),
@@ -284,7 +290,7 @@ def state_dict(snapshot: StateSnapshot) -> dict[str, Any]:
                 "path": to_jsonable(task.path),
                 "error": None if task.error is None else str(task.error),
                 "interrupts": to_jsonable(task.interrupts),
-                "checkpoint": checkpoint_of(task.state) if isinstance(task.state, dict) else None,
+                "checkpoint": to_jsonable(task.state["configurable"]) if isinstance(task.state, dict) else None,
                 "state": state_dict(task.state) if isinstance(task.state, StateSnapshot) else None,
                 "result": to_jsonable(task.result),
             }
@@ -292,7 +298,9 @@ def state_dict(snapshot: StateSnapshot) -> dict[str, Any]:
         ],
         "metadata": to_jsonable(snapshot.metadata),
         "created_at": snapshot.created_at,
-        "checkpoint": checkpoint_of(snapshot.config),
-        "parent_checkpoint": checkpoint_of(snapshot.parent_config),
+        "checkpoint": checkpoint,
+        "parent_checkpoint": parent,
         "interrupts": to_jsonable(snapshot.interrupts),
+        "checkpoint_id": checkpoint["checkpoint_id"] if checkpoint else None,
+        "parent_checkpoint_id": parent["checkpoint_id"] if parent else None,
     }

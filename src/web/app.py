@@ -8,24 +8,44 @@ import os
 import signal
 import sys
 import time
+from typing import Any, cast
 
-from robyn import Robyn
+from robyn import HttpMethod, Robyn
 from robyn.argument_parser import Config as RobynConfig
 
-from src.containers import Container
+from src.containers import Container, provide, resolved
 from src.services.database import DatabaseUnavailable
 from src.services.errors import ServiceError
-from src.settings import ConfigError
-from src.web import openapi
-from src.web.http import provide, resolved
-from src.web.routes import assistants, runs, store, system, threads
+from src.settings import ConfigError, redact
+from src.web.http import HttpRequest
+from src.web.openapi import DocsRoutes
+from src.web.pipeline import Fallback
+from src.web.routes.assistants import AssistantRoutes
+from src.web.routes.runs import RunRoutes
+from src.web.routes.store import StoreRoutes
+from src.web.routes.system import SystemRoutes
+from src.web.routes.threads import ThreadRoutes
+from src.web.routing import Handler, HandlerResult, RouteMatcher, RouteSpec, routes_of
 
 logger = logging.getLogger("agent_server")
+# Each API area's route class; the area names the OpenAPI tag.
+ROUTE_CLASSES: tuple[tuple[str, type], ...] = (
+    ("system", SystemRoutes),
+    ("assistants", AssistantRoutes),
+    ("threads", ThreadRoutes),
+    ("runs", RunRoutes),
+    ("store", StoreRoutes),
+)
+# Unknown paths and wrong methods get JSON 404/405 from `Fallback`, for every method Robyn knows.
+FALLBACK_METHODS = tuple(
+    getattr(HttpMethod, name)
+    for name in ("GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "HEAD", "TRACE", "CONNECT")
+)
 
 
 def describe_error(exc: BaseException) -> str:
-    """One line: our own errors speak for themselves; others get their type too."""
-    text = " ".join(str(exc).split())
+    """One line, without any password: our own errors speak for themselves; others get their type too."""
+    text = redact(" ".join(str(exc).split()))
     if isinstance(exc, (ServiceError, DatabaseUnavailable, ConfigError)):
         return text
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
@@ -39,6 +59,29 @@ def exit_now(code: int) -> None:
     os._exit(code)
 
 
+class RouteObjects:
+    """The route objects, built by the container at start-up.
+
+    Robyn needs every route before it starts, but the route objects need services
+    that exist only once the resources are up (in the start-up handler, on the
+    serving loop). So the handlers registered up front call into the objects bound
+    here at start-up; Robyn serves no request before that.
+    """
+
+    def __init__(self) -> None:
+        self._objects: dict[type, Any] = {}
+
+    def bind(self, route_object: object) -> None:
+        self._objects[type(route_object)] = route_object
+
+    def handler(self, cls: type, name: str) -> Handler:
+        async def call(request: HttpRequest) -> HandlerResult:
+            return cast(HandlerResult, await getattr(self._objects[cls], name)(request))
+
+        call.__name__ = name
+        return call
+
+
 def create_app(container: Container, started_at: float | None = None) -> Robyn:
     """Build the Robyn app around a configured (not yet initialised) container."""
     robyn_config = RobynConfig()
@@ -47,6 +90,8 @@ def create_app(container: Container, started_at: float | None = None) -> Robyn:
     app = Robyn(__file__, config=robyn_config)
     stopping: list[asyncio.Task[None]] = []
     begun = started_at if started_at is not None else time.monotonic()
+    pipeline = container.request_pipeline()
+    objects = RouteObjects()
 
     async def stop(signum: int) -> None:
         logger.info("received %s: shutting down", signal.Signals(signum).name)
@@ -70,9 +115,8 @@ def create_app(container: Container, started_at: float | None = None) -> Robyn:
         try:
             await resolved(container.init_resources())
             graphs = await provide(container.graphs)
-            await provide(container.thread_service)
-            await provide(container.run_service)
-            await provide(container.health_service)
+            for route_object in await provide(container.route_objects):
+                objects.bind(route_object)
             # Every served graph has its default assistant before the first request.
             await (await provide(container.assistant_service)).ensure_defaults()
         except Exception as exc:
@@ -96,7 +140,17 @@ def create_app(container: Container, started_at: float | None = None) -> Robyn:
     app.startup_handler(startup)
     app.shutdown_handler(shutdown)
 
-    for register in (system.register, assistants.register, threads.register, runs.register, store.register):
-        register(app, container)
-    openapi.register(app)
+    registered: list[tuple[str, RouteSpec]] = []
+    for area, cls in ROUTE_CLASSES:
+        for spec in routes_of(cls):
+            app.add_route(spec.method, spec.path, pipeline.wrap(objects.handler(cls, spec.name)))
+            registered.append((area, spec))
+    docs = DocsRoutes(registered)
+    for spec in routes_of(DocsRoutes):
+        app.add_route(spec.method, spec.path, pipeline.wrap(getattr(docs, spec.name)))
+    matcher = RouteMatcher([*(spec for _, spec in registered), *routes_of(DocsRoutes)])
+    fallback = pipeline.wrap(Fallback(matcher, container.cors_policy()))
+    for method in FALLBACK_METHODS:
+        for path in ("/", "/*rest"):
+            app.add_route(method, path, fallback)
     return app

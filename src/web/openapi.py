@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from typing import Any
 
-from robyn import Request, Response, Robyn
-from robyn.router import Route
+from robyn import Response
 
 from src import __version__
-from src.web.http import endpoint, json_response
+from src.web.http import HttpRequest, json_response
+from src.web.routing import PATH_PARAM, RouteSpec, route, routes_of
 
-PATH_PARAM = re.compile(r":(\w+)")
 ERROR_SCHEMA = {
     "type": "object",
     "properties": {"detail": {"type": "string", "description": "What was wrong with the request"}},
@@ -36,25 +34,25 @@ DOCS_PAGE = """<!DOCTYPE html>
 """
 
 
-def _operation(method: str, path: str, handler_name: str) -> dict[str, Any]:
-    tag = path.strip("/").split("/")[0] or "system"
+def _operation(method: str, spec: RouteSpec, area: str) -> dict[str, Any]:
     responses: dict[str, Any] = {"200": {"description": "Success"}}
-    if handler_name.endswith("stream") or path.endswith("/stream"):
+    if spec.name.endswith("stream") or spec.path.endswith("/stream"):
         responses["200"] = {"description": "Server-sent events", "content": {"text/event-stream": {}}}
-    elif method in ("delete",):
+    elif method == "delete":
         responses = {"204": {"description": "Deleted"}}
     for code, text in ERROR_CODES.items():
         responses[code] = {
             "description": text,
             "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
         }
+    stateless = "" if ":thread_id" in spec.path or not spec.path.startswith("/runs") else "stateless_"
     operation: dict[str, Any] = {
-        "operationId": f"{handler_name}_{method}",
-        "summary": handler_name.replace("_", " ").capitalize(),
-        "tags": [tag.capitalize()],
+        "operationId": f"{area}_{stateless}{spec.name}_{method}",
+        "summary": spec.name.replace("_", " ").capitalize(),
+        "tags": [area.capitalize()],
         "parameters": [
             {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
-            for name in PATH_PARAM.findall(path)
+            for name in PATH_PARAM.findall(spec.path)
         ],
         "responses": responses,
     }
@@ -66,14 +64,13 @@ def _operation(method: str, path: str, handler_name: str) -> dict[str, Any]:
     return operation
 
 
-def build_openapi(routes: Iterable[Route]) -> dict[str, Any]:
-    """OpenAPI 3.1 for every registered route: paths, methods, parameters and error shape."""
+def build_openapi(routes: Iterable[tuple[str, RouteSpec]]) -> dict[str, Any]:
+    """OpenAPI 3.1 for every registered route (area, spec): paths, methods, parameters and error shape."""
     paths: dict[str, dict[str, Any]] = {}
-    for route in routes:
-        method = str(route.route_type).rsplit(".", 1)[-1].lower()
-        path = PATH_PARAM.sub(r"{\1}", route.route)
-        handler_name = getattr(route.function.handler, "__name__", "handler")
-        paths.setdefault(path, {})[method] = _operation(method, route.route, handler_name)
+    for area, spec in routes:
+        method = spec.method.lower()
+        path = PATH_PARAM.sub(r"{\1}", spec.path)
+        paths.setdefault(path, {})[method] = _operation(method, spec, area)
     return {
         "openapi": "3.1.0",
         "info": {
@@ -86,19 +83,19 @@ def build_openapi(routes: Iterable[Route]) -> dict[str, Any]:
     }
 
 
-def register(app: Robyn) -> None:
-    """Serve /openapi.json and /docs; call after every other route is registered."""
-    document: dict[str, Any] = {}
+class DocsRoutes:
+    """/openapi.json and /docs, describing the routes the app registers (given at construction)."""
 
-    @endpoint
-    async def openapi(request: Request) -> Response:
-        if not document:  # built once, on first use, when every route is known
-            document.update(build_openapi(app.router.get_routes()))
-        return json_response(document)
+    def __init__(self, routes: Iterable[tuple[str, RouteSpec]]) -> None:
+        self._routes = list(routes)
+        self._document: dict[str, Any] | None = None
 
-    @endpoint
-    async def docs(request: Request) -> Response:
+    @route("GET", "/openapi.json")
+    async def openapi(self, request: HttpRequest) -> Response:
+        if self._document is None:  # built on first use
+            self._document = build_openapi([*self._routes, *(("system", spec) for spec in routes_of(DocsRoutes))])
+        return json_response(self._document)
+
+    @route("GET", "/docs")
+    async def docs(self, request: HttpRequest) -> Response:
         return Response(status_code=200, headers={"Content-Type": "text/html; charset=utf-8"}, description=DOCS_PAGE)
-
-    app.add_route("GET", "/openapi.json", openapi)
-    app.add_route("GET", "/docs", docs)

@@ -9,12 +9,20 @@ import sys
 
 from src.containers import Container
 from src.services.database import describe_url
-from src.settings import ConfigError, load_settings
+from src.settings import ConfigError, load_settings, redact
 from src.web.app import create_app
 
 logger = logging.getLogger("agent_server")
 CONFIG_ERROR_EXIT = 2
 RUNTIME_ERROR_EXIT = 1
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+class RedactingFormatter(logging.Formatter):
+    """Every log line, tracebacks included, passes through `redact`: a library may log a connection string."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return redact(super().format(record))
 
 
 def check_port_free(host: str, port: int) -> None:
@@ -33,18 +41,16 @@ def serve(config_file: str | None, host: str | None, port: str | None, started_a
     container = Container()
     try:
         settings = load_settings(config_file, overrides={"server.host": host, "server.port": port})
-        logging.basicConfig(
-            level=settings["server"]["log_level"],
-            format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-            stream=sys.stderr,
-        )
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(RedactingFormatter(LOG_FORMAT))
+        logging.basicConfig(level=settings["server"]["log_level"], handlers=[handler])
         logging.getLogger("robyn").setLevel(logging.WARNING)  # its per-route lines drown ours
         container.config.from_dict(settings)
         # Import configured graphs and build the model now: a bad one is a config error.
         container.graph_targets()
         check_port_free(settings["server"]["host"], settings["server"]["port"])
     except ConfigError as exc:
-        print(f"agent-server: config error: {exc}", file=sys.stderr, flush=True)
+        print(f"agent-server: config error: {redact(str(exc))}", file=sys.stderr, flush=True)
         raise SystemExit(CONFIG_ERROR_EXIT) from None
     url = settings["database"]["url"]
     logger.info("config file: %s", settings["config_file"])

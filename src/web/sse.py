@@ -24,9 +24,10 @@ from src.services.serialization import dumps
 
 DISCONNECT_SECONDS = 0.5
 HEARTBEAT = ": heartbeat\n\n"
+STREAM_MEDIA_TYPE = "application/octet-stream"  # see sse_response
 
 
-def format_event(event_id: int, event: str, data: Any) -> str:
+def format_event(event_id: int | str, event: str, data: Any) -> str:
     return f"id: {event_id}\nevent: {event}\ndata: {dumps(data)}\n\n"
 
 
@@ -61,5 +62,8 @@ async def sse_body(
 
 
 def sse_response(body: AsyncGenerator[str, None], headers: dict[str, str] | None = None) -> StreamingResponse:
-    response_headers = Headers({"Cache-Control": "no-store", **(headers or {})})
-    return StreamingResponse(body, status_code=200, headers=response_headers, media_type="text/event-stream")
+    # Robyn's Rust layer adds Cache-Control (no-cache, no-store, must-revalidate), Pragma and
+    # X-Accel-Buffering to every stream, and a second `Cache-Control: no-cache` when the
+    # media type is text/event-stream: naming the type in the headers instead leaves one.
+    response_headers = Headers({"Content-Type": "text/event-stream", **(headers or {})})
+    return StreamingResponse(body, status_code=200, headers=response_headers, media_type=STREAM_MEDIA_TYPE)

@@ -13,8 +13,10 @@ class State(TypedDict):
 
 
 async def work(state: State, config: RunnableConfig) -> dict:
-    delay = float((config.get("configurable") or {}).get("delay", 0.5))
-    await asyncio.sleep(delay)
+    configurable = config.get("configurable") or {}
+    await asyncio.sleep(float(configurable.get("delay", 0.5)))
+    if configurable.get("fail"):
+        raise RuntimeError(f"asked to fail: {configurable['fail']}")
     return {"steps": [f"step {len(state.get('steps') or []) + 1}"]}
 
 

@@ -2,45 +2,37 @@
 
 from __future__ import annotations
 
-from robyn import Request, Response, Robyn
+from robyn import Response
 
-from src.containers import Container
-from src.web.http import endpoint, json_response, no_content, provide, query_param, read_json
+from src.services.store_api import StoreService
+from src.web.http import HttpRequest, json_response, no_content
+from src.web.routing import route
 
 
-def register(app: Robyn, container: Container) -> None:
-    @endpoint
-    async def put_item(request: Request) -> Response:
-        store = await provide(container.store_service)
-        await store.put(read_json(request))
+class StoreRoutes:
+    def __init__(self, store: StoreService) -> None:
+        self._store = store
+
+    @route("PUT", "/store/items")
+    async def put_item(self, request: HttpRequest) -> Response:
+        await self._store.put(request.json())
         return no_content()
 
-    @endpoint
-    async def get_item(request: Request) -> Response:
-        store = await provide(container.store_service)
-        item = await store.get(
-            query_param(request, "namespace"), query_param(request, "key"), query_param(request, "refresh_ttl")
-        )
+    @route("GET", "/store/items")
+    async def get_item(self, request: HttpRequest) -> Response:
+        # A missing item is 200 with null, as in the LangGraph API: both SDKs return None/null.
+        item = await self._store.get(request.param("namespace"), request.param("key"), request.param("refresh_ttl"))
         return json_response(item)
 
-    @endpoint
-    async def delete_item(request: Request) -> Response:
-        store = await provide(container.store_service)
-        await store.delete(read_json(request))
+    @route("DELETE", "/store/items")
+    async def delete_item(self, request: HttpRequest) -> Response:
+        await self._store.delete(request.json())
         return no_content()
 
-    @endpoint
-    async def search_items(request: Request) -> Response:
-        store = await provide(container.store_service)
-        return json_response(await store.search(read_json(request, empty={})))
+    @route("POST", "/store/items/search")
+    async def search_items(self, request: HttpRequest) -> Response:
+        return json_response(await self._store.search(request.json(empty={})))
 
-    @endpoint
-    async def list_namespaces(request: Request) -> Response:
-        store = await provide(container.store_service)
-        return json_response(await store.list_namespaces(read_json(request, empty={})))
-
-    app.add_route("PUT", "/store/items", put_item)
-    app.add_route("GET", "/store/items", get_item)
-    app.add_route("DELETE", "/store/items", delete_item)
-    app.add_route("POST", "/store/items/search", search_items)
-    app.add_route("POST", "/store/namespaces", list_namespaces)
+    @route("POST", "/store/namespaces")
+    async def list_namespaces(self, request: HttpRequest) -> Response:
+        return json_response(await self._store.list_namespaces(request.json(empty={})))

@@ -2,26 +2,26 @@
 
 from __future__ import annotations
 
-from robyn import Request, Response, Robyn
+from robyn import Response
 
-from src.containers import Container
-from src.web.http import endpoint, json_response, provide
+from src.services.health import HealthService
+from src.web.http import HttpRequest, json_response
+from src.web.routing import route
 
 
-def register(app: Robyn, container: Container) -> None:
-    @endpoint
-    async def ok(request: Request) -> Response:
+class SystemRoutes:
+    def __init__(self, health: HealthService) -> None:
+        self._health = health
+
+    @route("GET", "/ok")
+    async def ok(self, request: HttpRequest) -> Response:
         return json_response({"ok": True})
 
-    @endpoint
-    async def health(request: Request) -> Response:
-        healthy, report = await (await provide(container.health_service)).health()
+    @route("GET", "/health")
+    async def health(self, request: HttpRequest) -> Response:
+        healthy, report = await self._health.health()
         return json_response(report, 200 if healthy else 503)
 
-    @endpoint
-    async def info(request: Request) -> Response:
-        return json_response((await provide(container.health_service)).info())
-
-    app.add_route("GET", "/ok", ok)
-    app.add_route("GET", "/health", health)
-    app.add_route("GET", "/info", info)
+    @route("GET", "/info")
+    async def info(self, request: HttpRequest) -> Response:
+        return json_response(self._health.info())
