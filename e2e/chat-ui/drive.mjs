@@ -12,9 +12,12 @@
 //   SCREENSHOT_DIR  where screenshots go (default ./screenshots beside this file)
 //   STEP_TIMEOUT_MS how long each step may wait (default 60000)
 //
-// Prints every request the page sends to the server (method, URL, status), every console
-// error or warning, uncaught page errors, failed requests and each 4xx/5xx response with its
-// body, then "chat-ui e2e: PASS" or the failures, and exits 1 on any failure.
+// Also opens the thread history panel, which must list the thread by its first message.
+// Prints every request the page sends to the server (method, URL, status, request body, when
+// the response body ended), every console error or warning, uncaught page errors, failed
+// requests, each 4xx/5xx response with its body and every toast the UI showed, then
+// "chat-ui e2e: PASS" or the failures. Exits 1 on any failed check, console error, page error,
+// toast, failed request (but net::ERR_ABORTED, see below) or 4xx/5xx response.
 
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -47,6 +50,8 @@ const failures = [];
 const consoleMessages = [];
 const pageErrors = [];
 const failedRequests = [];
+const failedOther = [];
+const consoleErrors = [];
 const badResponses = [];
 const apiTrace = [];
 const started = Date.now();
@@ -95,13 +100,17 @@ page.on("console", (msg) => {
   if (msg.type() === "error" || msg.type() === "warning") {
     const loc = msg.location();
     consoleMessages.push(`${stamp()} [${msg.type()}] ${msg.text()}${loc?.url ? `  (${loc.url}:${loc.lineNumber})` : ""}`);
+    if (msg.type() === "error") consoleErrors.push(msg.text().split("\n")[0]);
   }
 });
 page.on("pageerror", (err) => pageErrors.push(`${stamp()} ${err.stack || err.message}`));
 page.on("requestfailed", (req) => {
   const failure = req.failure()?.errorText ?? "unknown";
-  // A stream the page itself cancels (unmount, reload) is reported as net::ERR_ABORTED.
-  failedRequests.push(`${stamp()} ${req.method()} ${req.url()} -> ${failure}`);
+  // net::ERR_ABORTED is not a failure: Chromium reports it for a request the page cancels
+  // (reload, a stopped stream), and also for most fetch() bodies read to their end through
+  // a stream reader, as useStream reads SSE (seen here with any server, a bare Node one too).
+  failedRequests.push(`${stamp()} ${req.method()} ${req.url()} -> ${failure}${failure === "net::ERR_ABORTED" ? " (ignored)" : ""}`);
+  if (failure !== "net::ERR_ABORTED") failedOther.push(`${req.method()} ${req.url()} -> ${failure}`);
   if (req.url().startsWith(API_URL) || req.url().startsWith(`${UI_URL}/api/`)) {
     apiTrace.push(`${stamp()} ${req.method()} ${req.url()} -> FAILED ${failure}`);
   }
@@ -281,11 +290,41 @@ try {
   showTranscript("after reload", seen);
   checkExact("reload", seen, ["my name is Ada", "what is my name?"], [/\S/, /\bAda\b/]);
   if (threadIdOf() !== threadId) fail(`reload: the URL's threadId is ${threadIdOf()}, expected ${threadId}`);
+
+  // The thread history panel (POST /threads/search) names the thread by its first message.
+  // The panel is in the page while closed, off-screen to the left: look only on screen.
+  const opened = await page.evaluate(() => {
+    const toggle = [...document.querySelectorAll("button")].find(
+      (b) => b.querySelector("svg.lucide-panel-right-close") && b.getBoundingClientRect().left >= 0,
+    );
+    toggle?.click();
+    return !!toggle;
+  });
+  if (!opened) fail("history: no button to open the thread history panel");
+  try {
+    const handle = await page.waitForFunction(
+      () =>
+        [...document.querySelectorAll("button p.truncate")].find(
+          (p) => p.textContent.includes("my name is Ada") && p.getBoundingClientRect().left >= 0,
+        )?.textContent,
+      null,
+      { timeout: 10000, polling: 250 },
+    );
+    console.log(`${stamp()} the thread history panel lists the thread as ${JSON.stringify(await handle.jsonValue())}`);
+  } catch {
+    const listed = await page.locator("button p.truncate").allTextContents();
+    fail(`history: the thread history panel does not show "my name is Ada"; its items: ${JSON.stringify(listed)}`);
+  }
+  await page.waitForTimeout(500);
+  await shot("history");
+  await collectToasts();
 } catch (err) {
   if (err instanceof StepFailed) {
     console.log(`${stamp()} stopping after the failed step ${err.message}`);
   } else {
-    fail(`driver error: ${err.stack || err.message}`);
+    // Playwright's messages carry a long, coloured call log: keep the first line.
+    fail(`driver error: ${(err.message || String(err)).split("\n")[0]}`);
+    console.log(err.stack);
     await shot("driver-error");
   }
 } finally {
@@ -294,6 +333,10 @@ try {
 }
 
 if (toastsSeen.length) fail(`the UI showed toast(s): ${JSON.stringify(toastsSeen)}`);
+if (consoleErrors.length) fail(`${consoleErrors.length} console error(s), the first: ${consoleErrors[0]}`);
+if (pageErrors.length) fail(`${pageErrors.length} uncaught page error(s), the first: ${pageErrors[0].split("\n")[0]}`);
+if (failedOther.length) fail(`${failedOther.length} failed request(s), the first: ${failedOther[0]}`);
+if (badResponses.length) fail(`${badResponses.length} 4xx/5xx response(s), the first: ${badResponses[0].slice(0, 300)}`);
 exitCode = failures.length ? 1 : 0;
 
 const sections = [
@@ -312,10 +355,6 @@ for (const [title, lines] of sections) {
 console.log(report.join("\n"));
 writeFileSync(join(SHOTS, "report.txt"), `${report.join("\n")}\n--- failures (${failures.length})\n${failures.map((f) => `  ${f}`).join("\n")}\n`);
 
-if (pageErrors.length && exitCode === 0) {
-  exitCode = 1;
-  failures.push(`${pageErrors.length} uncaught page error(s), see above`);
-}
 if (exitCode === 0) {
   console.log("chat-ui e2e: PASS (two turns and a reload)");
 } else {
