@@ -9,7 +9,7 @@
 //                   with its `apiUrl` query parameter, so one UI build serves any port
 //   ASSISTANT_ID    assistant or graph id (default "agent"), the UI's `assistantId` parameter
 //   CHROMIUM        Chromium binary (default /usr/bin/chromium)
-//   SCREENSHOT_DIR  where screenshots go (default ./screenshots beside this file)
+//   SCREENSHOT_DIR  where screenshots and report.txt go (default out/ beside this file)
 //   STEP_TIMEOUT_MS how long each step may wait (default 60000)
 //
 // Also opens the thread history panel, which must list the thread by its first message.
@@ -30,7 +30,7 @@ const UI_URL = required("UI_URL").replace(/\/$/, "");
 const API_URL = required("API_URL").replace(/\/$/, "");
 const ASSISTANT_ID = process.env.ASSISTANT_ID || "agent";
 const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
-const SHOTS = process.env.SCREENSHOT_DIR || join(here, "screenshots");
+const SHOTS = process.env.SCREENSHOT_DIR || join(here, "out");
 const STEP_TIMEOUT = Number(process.env.STEP_TIMEOUT_MS || 60000);
 
 const HUMAN = "div.group.ml-auto"; // HumanMessage's outer element
