@@ -12,7 +12,7 @@ import httpx
 import pytest
 from dependency_injector import providers
 
-from src.containers import Container
+from src.containers import Container, provide, resolved
 from src.services.egress import (
     LOOPBACK_NETWORKS,
     AddressRefused,
@@ -27,7 +27,6 @@ from src.services.egress import (
 from src.services.errors import InvalidRequest
 from src.services.webhooks import WebhookSender, create_webhook_client
 from src.settings import load_settings
-from src.web.http import provide, resolved
 from tests.conftest import TEST_CONFIG
 
 WEBHOOK_LOGGER = "src.services.webhooks"

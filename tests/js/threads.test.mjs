@@ -211,7 +211,14 @@ test("threads.joinStream opened before any run follows the thread's next runs", 
     const second = await client.runs.create(threadId, "slow", { input: { steps: [] }, ...body });
     await following;
 
-    const runIds = received.filter((p) => p.event === "metadata").map((p) => p.data.run_id);
+    // Each run starts with metadata {run_id, attempt}; a thread stream also marks its end ({status: "run_done"}).
+    const runIds = received.filter((p) => p.event === "metadata" && p.data.attempt).map((p) => p.data.run_id);
+    const done = received.filter((p) => p.event === "metadata" && p.data.status === "run_done");
+    assert.deepEqual(
+      done.map((p) => p.data.run_id),
+      [first.run_id],
+      "the first run's end is marked before the second run's events",
+    );
     assert.deepEqual(runIds, [first.run_id, second.run_id], JSON.stringify(received.map((p) => p.event)));
     assert.ok(
       received.some((p) => p.event === "updates" && JSON.stringify(p.data) === '{"work":{"steps":["step 2"]}}'),
