@@ -1,4 +1,11 @@
-"""The dependency-injection container: every long-lived object of the server."""
+"""The dependency-injection container: every long-lived object of the server.
+
+The persistence backend is chosen once, here: `config.persistence` ("memory" without a
+DATABASE_URL, "postgres" with one) selects each backend-specific provider. On Postgres
+they share `database`, the one pool, which exists only once every table is set up.
+Resources start on first use, dependencies first: start-up resolves `application`, and
+`shutdown_resources()` stops what started in reverse order.
+"""
 
 from __future__ import annotations
 
@@ -7,18 +14,22 @@ from collections.abc import Awaitable
 from typing import Any, TypeVar
 
 from dependency_injector import containers, providers
+from langgraph.store.memory import InMemoryStore
 
 from src.services.agent import build_agent, create_chat_model
-from src.services.assistants import AssistantService, init_assistant_repository
-from src.services.database import init_pool
+from src.services.assistants.repository import MemoryAssistantRepository, PostgresAssistantRepository
+from src.services.assistants.service import AssistantService, init_default_assistants
 from src.services.egress import EgressGuard, Resolver
 from src.services.graphs import GraphRegistry, load_graph_targets
-from src.services.health import HealthService
-from src.services.persistence import init_checkpointer, init_store
-from src.services.repository import init_repository
-from src.services.runs import init_run_service
-from src.services.store_api import StoreService
-from src.services.threads import ThreadService
+from src.services.health import HealthService, MemoryBackend, PostgresBackend
+from src.services.persistence import MemorySaver, ThreadShardedSaver, init_postgres_store
+from src.services.runs.executor import RunExecutor
+from src.services.runs.repository import MemoryRunRepository, PostgresRunRepository
+from src.services.runs.service import init_run_service
+from src.services.schema import init_database
+from src.services.store.service import StoreService
+from src.services.threads.repository import MemoryTables, MemoryThreadRepository, PostgresThreadRepository
+from src.services.threads.service import ThreadService
 from src.services.webhooks import init_webhooks
 from src.web.cors import CorsPolicy
 from src.web.pipeline import RequestPipeline
@@ -32,16 +43,13 @@ T = TypeVar("T")
 
 
 class Container(containers.DeclarativeContainer):
-    """Load `config` from `src.settings.load_settings()`, then `await init_resources()`.
-
-    With no database URL the pool resource yields None and every resource below it
-    picks its in-memory variant; with one, they all share the one pool.
-    """
+    """Load `config` from `src.settings.load_settings()`, then `await provide(container.application)`."""
 
     config = providers.Configuration(strict=True)
 
-    pool = providers.Resource(
-        init_pool,
+    # --- persistence: memory or Postgres, chosen by config.persistence ---
+    database = providers.Resource(
+        init_database,
         url=config.database.url,
         min_size=config.database.pool_min_size,
         max_size=config.database.pool_max_size,
@@ -49,13 +57,40 @@ class Container(containers.DeclarativeContainer):
         connect_timeout=config.database.connect_timeout,
         check_idle=config.database.pool_check_idle,
     )
-    # One saver shard per pooled connection: more could only wait for a connection.
-    checkpointer = providers.Resource(init_checkpointer, pool=pool, shards=config.database.pool_max_size)
-    store = providers.Resource(init_store, pool=pool)
-    repository = providers.Resource(init_repository, pool=pool)
-    # Depends on `repository` so that its resource has run the migrations that create these tables.
-    assistant_repository = providers.Resource(init_assistant_repository, pool=pool, repository=repository)
+    memory_tables = providers.Singleton(MemoryTables)
+    checkpointer = providers.Selector(
+        config.persistence,
+        memory=providers.Singleton(MemorySaver),
+        # One saver shard per pooled connection: more could only wait for a connection.
+        postgres=providers.Singleton(ThreadShardedSaver, pool=database, shards=config.database.pool_max_size),
+    )
+    store = providers.Selector(
+        config.persistence,
+        memory=providers.Singleton(InMemoryStore),
+        postgres=providers.Resource(init_postgres_store, pool=database),
+    )
+    thread_repository = providers.Selector(
+        config.persistence,
+        memory=providers.Singleton(MemoryThreadRepository, tables=memory_tables),
+        postgres=providers.Singleton(PostgresThreadRepository, pool=database),
+    )
+    run_repository = providers.Selector(
+        config.persistence,
+        memory=providers.Singleton(MemoryRunRepository, tables=memory_tables),
+        postgres=providers.Singleton(PostgresRunRepository, pool=database),
+    )
+    assistant_repository = providers.Selector(
+        config.persistence,
+        memory=providers.Singleton(MemoryAssistantRepository),
+        postgres=providers.Singleton(PostgresAssistantRepository, pool=database),
+    )
+    backend = providers.Selector(
+        config.persistence,
+        memory=providers.Singleton(MemoryBackend),
+        postgres=providers.Singleton(PostgresBackend, pool=database),
+    )
 
+    # --- graphs ---
     chat_model = providers.Singleton(
         create_chat_model,
         name=config.model.name,
@@ -71,25 +106,31 @@ class Container(containers.DeclarativeContainer):
     )
     graphs = providers.Singleton(GraphRegistry, targets=graph_targets, checkpointer=checkpointer, store=store)
 
-    thread_service = providers.Singleton(ThreadService, repository=repository, graphs=graphs, checkpointer=checkpointer)
+    # --- services ---
+    thread_service = providers.Singleton(
+        ThreadService, repository=thread_repository, graphs=graphs, checkpointer=checkpointer
+    )
     assistant_service = providers.Singleton(AssistantService, repository=assistant_repository, graphs=graphs)
+    default_assistants = providers.Resource(init_default_assistants, service=assistant_service)
     egress_guard = providers.Singleton(
         EgressGuard, allowed_hosts=config.runs.webhooks_allowed_hosts, resolver=providers.Singleton(Resolver)
     )
     webhooks = providers.Resource(init_webhooks, guard=egress_guard)
+    run_executor = providers.Singleton(RunExecutor, graphs=graphs, runs=run_repository, checkpointer=checkpointer)
     run_service = providers.Resource(
         init_run_service,
-        repository=repository,
-        graphs=graphs,
+        threads=thread_repository,
+        runs=run_repository,
+        executor=run_executor,
         assistants=assistant_service,
         webhooks=webhooks,
         checkpointer=checkpointer,
         max_concurrency=config.runs.max_concurrency,
     )
-    health_service = providers.Singleton(HealthService, pool=pool, graphs=graphs)
+    health_service = providers.Singleton(HealthService, backend=backend, graphs=graphs)
     store_service = providers.Singleton(StoreService, store=store)
 
-    # The web layer: route classes get their services here; the pipeline wraps every handler.
+    # --- the web layer: route classes get their services here; the pipeline wraps every handler ---
     cors_policy = providers.Singleton(CorsPolicy.from_settings, config.http.cors)
     request_pipeline = providers.Singleton(RequestPipeline, cors=cors_policy, access_log=config.server.access_log)
     system_routes = providers.Singleton(SystemRoutes, health=health_service)
@@ -98,6 +139,10 @@ class Container(containers.DeclarativeContainer):
     run_routes = providers.Singleton(RunRoutes, runs=run_service)
     store_routes = providers.Singleton(StoreRoutes, store=store_service)
     route_objects = providers.List(system_routes, assistant_routes, thread_routes, run_routes, store_routes)
+
+    # What start-up brings up before the first request: every route with its services, and
+    # each served graph's default assistant.
+    application = providers.List(default_assistants, route_objects)
 
 
 async def provide(provider: providers.Provider[T]) -> T:

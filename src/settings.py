@@ -374,6 +374,8 @@ def load_settings(
     if runs["webhooks_allow_loopback"]:
         # The older switch, kept as an alias: it adds this host's loopback networks to the allow-list.
         runs["webhooks_allowed_hosts"] = tuple(dict.fromkeys((*runs["webhooks_allowed_hosts"], *LOOPBACK_NETWORKS)))
+    # The backend, chosen once here for the container's selectors.
+    result["persistence"] = "postgres" if database["url"] else "memory"
     graphs = data.get("graphs") or {}
     if not isinstance(graphs, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in graphs.items()):
         raise ConfigError(

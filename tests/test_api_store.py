@@ -15,7 +15,8 @@ from langgraph_sdk import get_client, get_sync_client
 from langgraph_sdk.client import LangGraphClient, SyncLangGraphClient
 
 from src.services.errors import InvalidRequest
-from src.services.store_api import StoreService
+from src.services.store.service import StoreService
+from src.web.requests.store import parse_get, parse_put, parse_search
 from tests.conftest import ServerProcess, database_url
 
 # Labels that break a naive query string or a naive split: all must come back as written.
@@ -304,23 +305,25 @@ async def test_ttl_is_honoured_by_a_store_configured_to_expire_items(fresh_datab
         await store.setup()
         service = StoreService(store)
         assert service.supports_ttl
-        await service.put({"namespace": ["ttl", "short"], "key": "k", "value": {"a": 1}, "ttl": 0.01})  # 0.6 s
-        await service.put({"namespace": ["ttl", "long"], "key": "k", "value": {"a": 2}, "ttl": 60})
+        await service.put(
+            parse_put({"namespace": ["ttl", "short"], "key": "k", "value": {"a": 1}, "ttl": 0.01})
+        )  # 0.6 s
+        await service.put(parse_put({"namespace": ["ttl", "long"], "key": "k", "value": {"a": 2}, "ttl": 60}))
         # Refreshing resets the expiry from the store's whole-minute ttl_minutes column: only on "long".
-        assert (await service.get("ttl.long", "k", "true"))["value"] == {"a": 2}
-        refreshed = await service.search({"namespace_prefix": ["ttl", "long"], "refresh_ttl": True})
+        assert (await service.get(*parse_get("ttl.long", "k", "true")))["value"] == {"a": 2}
+        refreshed = await service.search(parse_search({"namespace_prefix": ["ttl", "long"], "refresh_ttl": True}))
         assert [item["value"] for item in refreshed["items"]] == [{"a": 2}]
-        assert (await service.get("ttl.short", "k"))["value"] == {"a": 1}
+        assert (await service.get(*parse_get("ttl.short", "k", None)))["value"] == {"a": 1}
         await asyncio.sleep(1.2)
-        assert await service.get("ttl.short", "k") is None
-        remaining = (await service.search({"namespace_prefix": ["ttl"]}))["items"]
+        assert await service.get(*parse_get("ttl.short", "k", None)) is None
+        remaining = (await service.search(parse_search({"namespace_prefix": ["ttl"]})))["items"]
         assert [item["namespace"] for item in remaining] == [["ttl", "long"]]
         with pytest.raises(InvalidRequest, match="ttl must be more than 0"):
-            await service.put({"namespace": ["ttl"], "key": "k", "value": {}, "ttl": 0})
+            await service.put(parse_put({"namespace": ["ttl"], "key": "k", "value": {}, "ttl": 0}))
 
 
 async def test_in_memory_store_does_not_claim_ttl() -> None:
     service = StoreService(InMemoryStore())
     assert not service.supports_ttl
     with pytest.raises(InvalidRequest, match="ttl is not supported: this server's store \\(InMemoryStore\\)"):
-        await service.put({"namespace": ["a"], "key": "k", "value": {}, "ttl": 1})
+        await service.put(parse_put({"namespace": ["a"], "key": "k", "value": {}, "ttl": 1}))

@@ -17,7 +17,7 @@ from psycopg.types.json import Json, Jsonb
 from src.containers import Container, provide, resolved
 from src.services.database import DatabaseUnavailable, IdleCheck, create_pool, probe
 from src.services.persistence import InlineSerdeSaver, ThreadShardedSaver
-from src.services.repository import MIGRATIONS
+from src.services.schema import MIGRATIONS
 from src.settings import load_settings
 from tests.conftest import (
     TEST_CONFIG,
@@ -27,6 +27,7 @@ from tests.conftest import (
     free_port,
     server_connections,
 )
+from tests.inprocess import InProcessApi, Runs, Threads
 
 pytestmark = pytest.mark.postgres
 
@@ -60,7 +61,7 @@ async def test_setup_creates_every_table_with_rls_and_is_idempotent(fresh_databa
     url = database_url(fresh_database)
     for _ in range(2):  # the second start finds everything in place
         container = make_container(url)
-        await resolved(container.init_resources())
+        await provide(container.application)
         await resolved(container.shutdown_resources())
     with psycopg.connect(url) as conn:
         tables = dict(conn.execute(TABLES_SQL).fetchall())
@@ -75,7 +76,7 @@ async def test_setup_creates_every_table_with_rls_and_is_idempotent(fresh_databa
 async def test_concurrent_setups_on_a_fresh_database_both_succeed(fresh_database):
     url = database_url(fresh_database)
     first, second = make_container(url), make_container(url)
-    await asyncio.gather(resolved(first.init_resources()), resolved(second.init_resources()))
+    await asyncio.gather(provide(first.application), provide(second.application))
     await asyncio.gather(resolved(first.shutdown_resources()), resolved(second.shutdown_resources()))
     with psycopg.connect(url) as conn:
         assert conn.execute("SELECT count(*) FROM agent_server.schema_migrations").fetchone() == (len(MIGRATIONS),)
@@ -84,8 +85,9 @@ async def test_concurrent_setups_on_a_fresh_database_both_succeed(fresh_database
 async def test_non_owner_role_sees_no_rows_and_shutdown_leaves_no_connection(fresh_database):
     url = database_url(fresh_database)
     container = make_container(url)
-    await resolved(container.init_resources())
-    threads, runs = await provide(container.thread_service), await provide(container.run_service)
+    await provide(container.application)
+    api = await InProcessApi(container).start()
+    threads, runs = Threads(api), Runs(api)
     thread = await threads.create({})
     await runs.wait(thread["thread_id"], {"assistant_id": "agent", "input": user("remember that I like tea")})
     assert server_connections(fresh_database) > 0
@@ -116,15 +118,17 @@ async def test_non_owner_role_sees_no_rows_and_shutdown_leaves_no_connection(fre
 
 async def test_state_and_threads_survive_a_restart(pg_url):
     first = make_container(pg_url)
-    await resolved(first.init_resources())
-    threads, runs = await provide(first.thread_service), await provide(first.run_service)
+    await provide(first.application)
+    api = await InProcessApi(first).start()
+    threads, runs = Threads(api), Runs(api)
     thread_id = (await threads.create({"metadata": {"k": "v"}}))["thread_id"]
     await runs.wait(thread_id, {"assistant_id": "agent", "input": user("my name is Ada")})
     await resolved(first.shutdown_resources())
 
     second = make_container(pg_url)
-    await resolved(second.init_resources())
-    threads, runs = await provide(second.thread_service), await provide(second.run_service)
+    await provide(second.application)
+    api = await InProcessApi(second).start()
+    threads, runs = Threads(api), Runs(api)
     thread = await threads.get(thread_id)
     assert thread["metadata"]["k"] == "v" and thread["status"] == "idle"
     result = await runs.wait(thread_id, {"assistant_id": "agent", "input": user("what is my name?")})
@@ -134,11 +138,11 @@ async def test_state_and_threads_survive_a_restart(pg_url):
 
 async def test_runs_cut_short_by_a_stop_are_marked_error_on_next_start(pg_url):
     container = make_container(pg_url)
-    await resolved(container.init_resources())
-    repository = await provide(container.repository)
+    await provide(container.application)
+    threads, runs = await provide(container.thread_repository), await provide(container.run_repository)
     thread_id = str(uuid.uuid4())
-    await repository.create_thread(thread_id, {})
-    run = await repository.create_run(
+    await threads.create_thread(thread_id, {})
+    run = await runs.create_run(
         {
             "run_id": str(uuid.uuid4()),
             "thread_id": thread_id,
@@ -149,22 +153,22 @@ async def test_runs_cut_short_by_a_stop_are_marked_error_on_next_start(pg_url):
             "multitask_strategy": "reject",
         }
     )
-    await repository.set_thread_state(thread_id, "busy")
+    await threads.set_thread_state(thread_id, "busy")
     await resolved(container.shutdown_resources())  # as if the process had died mid-run
 
     container = make_container(pg_url)
-    await resolved(container.init_resources())
-    repository = await provide(container.repository)
-    recovered = await repository.get_run(run["run_id"])
+    await provide(container.application)
+    threads, runs = await provide(container.thread_repository), await provide(container.run_repository)
+    recovered = await runs.get_run(run["run_id"])
     assert recovered["status"] == "error" and "server stopped" in recovered["error"]
-    assert (await repository.get_thread(thread_id))["status"] == "error"
+    assert (await threads.get_thread(thread_id))["status"] == "error"
     await resolved(container.shutdown_resources())
 
 
 async def test_health_reports_503_while_postgres_refuses_and_recovers(fresh_database):
     url = f"{database_url(fresh_database)}?password=s3cret-pw"  # trust auth: ignored, and never shown
     container = make_container(url, DATABASE_POOL_MIN_SIZE="1")
-    await resolved(container.init_resources())
+    await provide(container.application)
     health = await provide(container.health_service)
     ok, report = await health.health()
     assert ok and report["pool"]["pool_max"] == 10
@@ -219,14 +223,15 @@ async def test_probe_gives_up_on_a_silent_host_within_the_timeout():
 
 async def test_sharded_saver_keeps_each_thread_on_one_shard_and_runs_threads_in_parallel(pg_url):
     container = make_container(pg_url, DATABASE_POOL_MAX_SIZE="4")
-    await resolved(container.init_resources())
+    await provide(container.application)
     saver = await provide(container.checkpointer)
     assert isinstance(saver, ThreadShardedSaver) and len(saver.shards) == 4
     ids = [str(uuid.uuid4()) for _ in range(16)]
     assert all(saver._for_thread(t) is saver._for_thread(t) for t in ids)
     assert len({id(saver._for_thread(t)) for t in ids}) > 1
 
-    threads, runs = await provide(container.thread_service), await provide(container.run_service)
+    api = await InProcessApi(container).start()
+    threads, runs = Threads(api), Runs(api)
     slow = {"assistant_id": "slow", "input": {"steps": []}, "config": {"configurable": {"delay": 0.0}}}
     created = [(await threads.create({}))["thread_id"] for _ in range(8)]
     for _ in range(2):
@@ -353,10 +358,10 @@ async def test_a_run_inserted_started_is_running_and_its_thread_busy(pg_url, bac
     container = make_container(pg_url) if backend == "postgres" else Container()
     if backend == "memory":
         container.config.from_dict(load_settings(TEST_CONFIG, environ={}))
-    await resolved(container.init_resources())
-    repository = await provide(container.repository)
+    await provide(container.application)
+    threads, runs = await provide(container.thread_repository), await provide(container.run_repository)
     thread_id = str(uuid.uuid4())
-    await repository.create_thread(thread_id, {"owner": "me"})
+    await threads.create_thread(thread_id, {"owner": "me"})
     run = {
         "run_id": str(uuid.uuid4()),
         "thread_id": thread_id,
@@ -366,12 +371,12 @@ async def test_a_run_inserted_started_is_running_and_its_thread_busy(pg_url, bac
         "kwargs": {},
         "multitask_strategy": "enqueue",
     }
-    created = await repository.create_run(run, {"graph_id": "agent"})
+    created = await runs.create_run(run, {"graph_id": "agent"})
     assert created["status"] == "running"
-    thread = await repository.get_thread(thread_id)
+    thread = await threads.get_thread(thread_id)
     assert thread["status"] == "busy" and thread["metadata"] == {"owner": "me", "graph_id": "agent"}
     # No such thread: nothing is written, as for a pending insert.
     missing = {**run, "run_id": str(uuid.uuid4()), "thread_id": str(uuid.uuid4())}
-    assert await repository.create_run(missing, {"graph_id": "agent"}) is None
-    assert await repository.get_run(missing["run_id"]) is None
+    assert await runs.create_run(missing, {"graph_id": "agent"}) is None
+    assert await runs.get_run(missing["run_id"]) is None
     await resolved(container.shutdown_resources())

@@ -4,7 +4,7 @@ import asyncio
 
 import pytest
 
-from src.services.runs import ThreadTurns
+from src.services.runs.turns import ThreadTurns
 
 
 async def test_turn_passes_to_waiters_in_order_and_no_newcomer_slips_in():

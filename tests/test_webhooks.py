@@ -28,6 +28,7 @@ from src.services.errors import InvalidRequest
 from src.services.webhooks import WebhookSender, create_webhook_client
 from src.settings import load_settings
 from tests.conftest import TEST_CONFIG
+from tests.inprocess import InProcessApi, Runs, Threads
 
 WEBHOOK_LOGGER = "src.services.webhooks"
 
@@ -370,18 +371,15 @@ async def test_a_webhook_refused_at_send_time_does_not_touch_the_run(caplog):
     container = Container()
     container.config.from_dict(load_settings(TEST_CONFIG, environ={}))
     resolver = FakeResolver({"hooks.example.com": ["10.0.0.7"]})
-    with (
-        container.pool.override(providers.Object(None)),
-        container.egress_guard.override(providers.Object(guard(resolver=resolver))),
-    ):
-        await resolved(container.init_resources())
-        threads, runs = await provide(container.thread_service), await provide(container.run_service)
+    with container.egress_guard.override(providers.Object(guard(resolver=resolver))):
+        api = await InProcessApi(container).start()
+        threads, runs = Threads(api), Runs(api)
         thread_id = (await threads.create({}))["thread_id"]
         body = {"assistant_id": "slow", "input": {"steps": []}, "webhook": "http://hooks.example.com/hook"}
         with caplog.at_level(logging.WARNING, logger=WEBHOOK_LOGGER):
             assert (await runs.wait(thread_id, body))["steps"] == ["step 1"]
             await (await provide(container.webhooks)).drain()
-        (run,) = await runs.list(thread_id, None, None, None)
+        (run,) = await api.call("GET", f"/threads/{thread_id}/runs")
         await resolved(container.shutdown_resources())
     assert run["status"] == "success"
     assert resolver.lookups == ["hooks.example.com"]

@@ -8,8 +8,9 @@ import logging
 import re
 import time
 import weakref
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
+from typing import Any
 
 import orjson
 import psycopg
@@ -23,34 +24,12 @@ logger = logging.getLogger(__name__)
 
 APPLICATION_NAME = "agent-server"
 
-# One key for every schema change this server makes, so servers starting at once
-# against a fresh database take turns instead of racing on CREATE TABLE.
-SETUP_LOCK_KEY = 7_301_845_112_018_233_907
-TRY_SETUP_LOCK = "SELECT pg_try_advisory_lock(%s) AS locked"
-RELEASE_SETUP_LOCK = "SELECT pg_advisory_unlock(%s)"
 PING = "SELECT 1"
-SETUP_LOCK_POLL = 0.02
-SETUP_LOCK_WAIT = 120.0
-
-# The tables LangGraph's saver and store create. No policy is added, so a role other
-# than the owner sees no rows: the server connects as the owner; anyone else must be
-# given a policy on purpose.
-CHECKPOINT_TABLES_RLS = (
-    "ALTER TABLE IF EXISTS public.checkpoints ENABLE ROW LEVEL SECURITY",
-    "ALTER TABLE IF EXISTS public.checkpoint_blobs ENABLE ROW LEVEL SECURITY",
-    "ALTER TABLE IF EXISTS public.checkpoint_writes ENABLE ROW LEVEL SECURITY",
-    "ALTER TABLE IF EXISTS public.checkpoint_migrations ENABLE ROW LEVEL SECURITY",
-)
-STORE_TABLES_RLS = (
-    "ALTER TABLE IF EXISTS public.store ENABLE ROW LEVEL SECURITY",
-    "ALTER TABLE IF EXISTS public.store_migrations ENABLE ROW LEVEL SECURITY",
-    "ALTER TABLE IF EXISTS public.store_vectors ENABLE ROW LEVEL SECURITY",
-    "ALTER TABLE IF EXISTS public.vector_migrations ENABLE ROW LEVEL SECURITY",
-)
 
 
 # The pool hands out connections whose rows are dicts, as LangGraph's saver and store need.
-Pool = AsyncConnectionPool[psycopg.AsyncConnection[DictRow]]
+Connection = psycopg.AsyncConnection[DictRow]
+Pool = AsyncConnectionPool[Connection]
 
 
 class DatabaseUnavailable(Exception):
@@ -82,40 +61,6 @@ async def probe(url: str, timeout: float) -> None:
     except psycopg.Error as exc:
         raise DatabaseUnavailable(f"cannot connect to {redact(url)}: {one_line(exc)}") from None
     await conn.close()
-
-
-async def _try_lock(conn: psycopg.AsyncConnection[DictRow]) -> bool:
-    row = await (await conn.execute(TRY_SETUP_LOCK, (SETUP_LOCK_KEY,))).fetchone()
-    return bool(row and row["locked"])
-
-
-@asynccontextmanager
-async def setup_lock(pool: Pool) -> AsyncIterator[psycopg.AsyncConnection[DictRow]]:
-    """Hold the set-up advisory lock on one pooled connection and yield that connection."""
-    async with pool.connection() as conn:
-        # Poll instead of blocking in pg_advisory_lock(): a waiting statement holds a
-        # snapshot, and the store's CREATE INDEX CONCURRENTLY under the lock waits for
-        # every older snapshot to end - a deadlock between two starting servers.
-        waited = 0.0
-        while not await _try_lock(conn):
-            if waited >= SETUP_LOCK_WAIT:
-                raise DatabaseUnavailable(
-                    f"another server has held the schema set-up lock for {SETUP_LOCK_WAIT:g} s; is its set-up stuck?"
-                )
-            await asyncio.sleep(SETUP_LOCK_POLL)
-            waited += SETUP_LOCK_POLL
-        try:
-            yield conn
-        finally:
-            # A session lock outlives the checkout: release it before the connection
-            # goes back to the pool, or the next set-up would wait forever.
-            if not conn.closed:
-                await conn.execute(RELEASE_SETUP_LOCK, (SETUP_LOCK_KEY,))
-
-
-async def execute_all(conn: psycopg.AsyncConnection[DictRow], statements: Sequence[str]) -> None:
-    for statement in statements:
-        await conn.execute(statement)  # type: ignore[arg-type]  # constants, no values
 
 
 class IdleCheck:
@@ -201,19 +146,11 @@ def create_pool(
     )
 
 
-async def init_pool(
-    url: str | None,
-    min_size: int,
-    max_size: int,
-    timeout: float,
-    connect_timeout: float,
-    check_idle: float = 1.0,
-) -> AsyncIterator[Pool | None]:
-    """Resource: the one connection pool of the server, or None for in-memory persistence."""
-    if url is None:
-        logger.info("persistence: memory (no DATABASE_URL; nothing survives a restart)")
-        yield None
-        return
+@asynccontextmanager
+async def opened_pool(
+    url: str, min_size: int, max_size: int, timeout: float, connect_timeout: float, check_idle: float = 1.0
+) -> AsyncIterator[Pool]:
+    """The server's pool, open after one fast probe connection; closed on exit."""
     await probe(url, connect_timeout)
     pool = create_pool(url, min_size, max_size, timeout, check_idle)
     try:
@@ -227,6 +164,29 @@ async def init_pool(
     finally:
         await pool.close()
         logger.info("database pool closed")
+
+
+Params = Sequence[Any] | Mapping[str, Any]
+
+
+class PostgresRecords:
+    """Base of the Postgres repositories: one pooled checkout per statement, dict rows."""
+
+    def __init__(self, pool: Pool) -> None:
+        self._pool = pool
+
+    async def one(self, query: str, params: Params) -> DictRow | None:
+        async with self._pool.connection() as conn:
+            return await (await conn.execute(query, params)).fetchone()
+
+    async def all(self, query: str, params: Params) -> list[DictRow]:
+        async with self._pool.connection() as conn:
+            return await (await conn.execute(query, params)).fetchall()
+
+    async def execute(self, query: str, params: Params) -> int:
+        """Run a statement; return how many rows it touched."""
+        async with self._pool.connection() as conn:
+            return (await conn.execute(query, params)).rowcount
 
 
 def describe_url(url: str) -> str:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Any, Protocol
 
 from src import __version__
 from src.services.database import PING, Pool, one_line
@@ -12,23 +12,37 @@ from src.services.graphs import GraphRegistry
 POOL_STATS = ("pool_min", "pool_max", "pool_size", "pool_available", "requests_waiting")
 
 
-class HealthService:
-    def __init__(self, pool: Pool | None, graphs: GraphRegistry, timeout: float = 2.0) -> None:
+class Backend(Protocol):
+    """What health and info need to know of the persistence backend."""
+
+    name: str
+    durable: bool
+
+    async def check(self) -> tuple[bool, dict[str, Any]]:
+        """(healthy, details to report)."""
+
+
+class MemoryBackend:
+    name = "memory"
+    durable = False
+
+    async def check(self) -> tuple[bool, dict[str, Any]]:
+        return True, {}
+
+
+class PostgresBackend:
+    """Postgres is asked for a round trip, bounded by `timeout`; the pool's figures are reported."""
+
+    name = "postgres"
+    durable = True
+
+    def __init__(self, pool: Pool, timeout: float = 2.0) -> None:
         self._pool = pool
-        self._graphs = graphs
         self._timeout = timeout
 
-    @property
-    def persistence(self) -> str:
-        return "memory" if self._pool is None else "postgres"
-
-    async def health(self) -> tuple[bool, dict[str, Any]]:
-        """(healthy, report). Postgres is asked for a round trip, bounded by `timeout`."""
-        report: dict[str, Any] = {"status": "ok", "persistence": self.persistence}
-        if self._pool is None:
-            return True, report
+    async def check(self) -> tuple[bool, dict[str, Any]]:
         stats = self._pool.get_stats()
-        report["pool"] = {key: stats.get(key, 0) for key in POOL_STATS}
+        report: dict[str, Any] = {"pool": {key: stats.get(key, 0) for key in POOL_STATS}}
         try:
             async with asyncio.timeout(self._timeout):
                 async with self._pool.connection(timeout=self._timeout) as conn:
@@ -41,17 +55,32 @@ class HealthService:
             return True, report
         return False, {**report, "status": "unavailable", "reason": reason}
 
+
+class HealthService:
+    def __init__(self, backend: Backend, graphs: GraphRegistry) -> None:
+        self._backend = backend
+        self._graphs = graphs
+
+    @property
+    def persistence(self) -> str:
+        return self._backend.name
+
+    async def health(self) -> tuple[bool, dict[str, Any]]:
+        """(healthy, report)."""
+        healthy, details = await self._backend.check()
+        return healthy, {"status": "ok", "persistence": self.persistence, **details}
+
     def info(self) -> dict[str, Any]:
-        postgres = self._pool is not None
+        durable = self._backend.durable
         return {
             "version": __version__,
             "persistence": {
                 "backend": self.persistence,
                 "capabilities": {
-                    "durable": postgres,
-                    "checkpointer": "postgres" if postgres else "memory",
-                    "store": "postgres" if postgres else "memory",
-                    "row_level_security": postgres,
+                    "durable": durable,
+                    "checkpointer": self.persistence,
+                    "store": self.persistence,
+                    "row_level_security": durable,
                 },
             },
             "graphs": self._graphs.ids,

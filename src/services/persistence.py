@@ -22,12 +22,11 @@ from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
 from langgraph.checkpoint.serde.types import _DeltaSnapshot
 from langgraph.store.base import BaseStore
-from langgraph.store.memory import InMemoryStore
 from langgraph.store.postgres.aio import AsyncPostgresStore
 from psycopg.rows import DictRow
 from psycopg.types.json import Jsonb
 
-from src.services.database import CHECKPOINT_TABLES_RLS, STORE_TABLES_RLS, Pool, execute_all, setup_lock
+from src.services.database import Pool
 
 logger = logging.getLogger(__name__)
 
@@ -367,42 +366,21 @@ class ThreadShardedSaver(BaseCheckpointSaver[str]):
         self._for_thread(thread_id).delete_thread(thread_id)
 
 
-async def init_checkpointer(pool: Pool | None, shards: int) -> AsyncIterator[BaseCheckpointSaver]:
-    """Resource: the checkpointer, with its tables created and row-level security on."""
-    if pool is None:
-        yield MemorySaver()
-        return
-    async with setup_lock(pool) as conn:
-        await AsyncPostgresSaver(conn).setup()
-        await execute_all(conn, CHECKPOINT_TABLES_RLS)
-    logger.info("checkpoint tables ready, row-level security enabled (%d saver shards)", shards)
-    yield ThreadShardedSaver(pool, shards)
+async def init_postgres_store(pool: Pool) -> AsyncIterator[BaseStore]:
+    """Resource: the long-term memory store on the pool (tables set up by src/services/schema.py).
 
-
-async def init_store(pool: Pool | None) -> AsyncIterator[BaseStore]:
-    """Resource: the long-term memory store, with its tables created and row-level security on."""
-    if pool is None:
-        yield InMemoryStore()
-        return
-    async with setup_lock(pool) as conn:
-        setup_store = AsyncPostgresStore(conn)
-        try:
-            await setup_store.setup()
-        finally:
-            _stop_batch_task(setup_store)
-        await execute_all(conn, STORE_TABLES_RLS)
-    logger.info("store tables ready, row-level security enabled")
-    # TTL on: items put with a `ttl` expire (and reads refresh them); items without one stay.
+    TTL is on: items put with a `ttl` expire (reads refresh them) and a sweeper deletes
+    them; items without one stay."""
     store = AsyncPostgresStore(pool, ttl={"refresh_on_read": True, "sweep_interval_minutes": STORE_SWEEP_MINUTES})
     await store.start_ttl_sweeper()
     try:
         yield store
     finally:
         await store.stop_ttl_sweeper(timeout=1.0)
-        _stop_batch_task(store)
+        stop_batch_task(store)
 
 
-def _stop_batch_task(store: AsyncPostgresStore) -> None:
+def stop_batch_task(store: AsyncPostgresStore) -> None:
     # The batched store starts a queue-draining task on the loop when it is built and
     # only cancels it when garbage-collected; stop it with the resource instead.
     task = store._task

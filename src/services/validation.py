@@ -13,6 +13,8 @@ from src.services.errors import InvalidRequest
 
 # Postgres's integer: larger limits and offsets would fail in the database instead.
 MAX_INT = 2**31 - 1
+# The most items one page of a search or list may ask for, as in the LangGraph API.
+MAX_LIMIT = 1000
 TRUE_TEXTS = frozenset({"true", "1", "yes"})
 FALSE_TEXTS = frozenset({"false", "0", "no"})
 

@@ -113,12 +113,10 @@ def create_app(container: Container, started_at: float | None = None) -> Robyn:
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, on_signal, signum)
         try:
-            await resolved(container.init_resources())
-            graphs = await provide(container.graphs)
-            for route_object in await provide(container.route_objects):
+            _, route_objects = await provide(container.application)
+            for route_object in route_objects:
                 objects.bind(route_object)
-            # Every served graph has its default assistant before the first request.
-            await (await provide(container.assistant_service)).ensure_defaults()
+            graphs = await provide(container.graphs)
         except Exception as exc:
             logger.error("start-up failed: %s", describe_error(exc))
             try:

@@ -19,7 +19,7 @@ from typing import Any
 from robyn import Headers
 from robyn.responses import StreamingResponse
 
-from src.services.runs import StreamEvent
+from src.services.runs.streams import StreamEvent
 from src.services.serialization import dumps
 
 DISCONNECT_SECONDS = 0.5

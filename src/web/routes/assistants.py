@@ -4,8 +4,17 @@ from __future__ import annotations
 
 from robyn import Response
 
-from src.services.assistants import AssistantService
+from src.services.assistants.service import AssistantService
 from src.web.http import HttpRequest, json_response, no_content
+from src.web.requests.assistants import (
+    parse_count,
+    parse_create,
+    parse_latest,
+    parse_patch,
+    parse_search,
+    parse_versions,
+    parse_xray,
+)
 from src.web.routing import route
 
 
@@ -15,16 +24,21 @@ class AssistantRoutes:
 
     @route("POST", "/assistants")
     async def create(self, request: HttpRequest) -> Response:
-        return json_response(await self._assistants.create(request.json()))
+        return json_response(await self._assistants.create(parse_create(request.json())))
 
     @route("POST", "/assistants/search")
     async def search(self, request: HttpRequest) -> Response:
-        found, headers = await self._assistants.search(request.json(empty={}))
-        return json_response(found, headers=headers)
+        page = await self._assistants.search(parse_search(request.json(empty={})))
+        # The LangGraph API's pagination headers: a total past this page when more follow.
+        shown = len(page.assistants)
+        headers = {"X-Pagination-Total": str(page.offset + shown + (1 if page.more else 0))}
+        if page.more:
+            headers["X-Pagination-Next"] = str(page.offset + page.limit)
+        return json_response(page.assistants, headers=headers)
 
     @route("POST", "/assistants/count")
     async def count(self, request: HttpRequest) -> Response:
-        return json_response(await self._assistants.count(request.json(empty={})))
+        return json_response(await self._assistants.count(parse_count(request.json(empty={}))))
 
     @route("GET", "/assistants/:assistant_id")
     async def get(self, request: HttpRequest) -> Response:
@@ -32,16 +46,18 @@ class AssistantRoutes:
 
     @route("PATCH", "/assistants/:assistant_id")
     async def patch(self, request: HttpRequest) -> Response:
-        return json_response(await self._assistants.patch(request.path_params["assistant_id"], request.json()))
+        assistant_id = request.path_params["assistant_id"]
+        return json_response(await self._assistants.patch(assistant_id, parse_patch(request.json())))
 
     @route("DELETE", "/assistants/:assistant_id")
     async def delete(self, request: HttpRequest) -> Response:
-        await self._assistants.delete(request.path_params["assistant_id"], request.param("delete_threads"))
+        await self._assistants.delete(request.path_params["assistant_id"], request.flag("delete_threads"))
         return no_content()
 
     @route("GET", "/assistants/:assistant_id/graph")
     async def graph(self, request: HttpRequest) -> Response:
-        return json_response(await self._assistants.graph(request.path_params["assistant_id"], request.param("xray")))
+        xray = parse_xray(request.param("xray"))
+        return json_response(await self._assistants.graph(request.path_params["assistant_id"], xray))
 
     @route("GET", "/assistants/:assistant_id/schemas")
     async def schemas(self, request: HttpRequest) -> Response:
@@ -51,20 +67,16 @@ class AssistantRoutes:
     async def subgraphs(self, request: HttpRequest) -> Response:
         return json_response(
             await self._assistants.subgraphs(
-                request.path_params["assistant_id"], request.path_params.get("namespace"), request.param("recurse")
+                request.path_params["assistant_id"], request.path_params.get("namespace"), request.flag("recurse")
             )
         )
 
     @route("POST", "/assistants/:assistant_id/versions")
     async def versions(self, request: HttpRequest) -> Response:
-        return json_response(
-            await self._assistants.versions(request.path_params["assistant_id"], request.json(empty={}))
-        )
+        query = parse_versions(request.json(empty={}))
+        return json_response(await self._assistants.versions(request.path_params["assistant_id"], query))
 
     @route("POST", "/assistants/:assistant_id/latest")
     async def set_latest(self, request: HttpRequest) -> Response:
-        return json_response(
-            await self._assistants.set_latest(
-                request.path_params["assistant_id"], request.json(empty={}), request.param("version")
-            )
-        )
+        version = parse_latest(request.json(empty={}), request.param("version"))
+        return json_response(await self._assistants.set_latest(request.path_params["assistant_id"], version))

@@ -8,8 +8,17 @@ from robyn import Response
 from robyn.responses import StreamingResponse
 
 from src.services.errors import InvalidRequest
-from src.services.runs import ActiveRun, RunService, parse_stream_modes
+from src.services.runs.active import ActiveRun
+from src.services.runs.request import RunRequest
+from src.services.runs.service import RunService
 from src.web.http import HttpRequest, json_response, no_content
+from src.web.requests.runs import (
+    parse_cancel_action,
+    parse_cancel_selection,
+    parse_list,
+    parse_run_request,
+    parse_stream_modes,
+)
 from src.web.routing import route
 from src.web.sse import sse_body, sse_response
 
@@ -36,6 +45,10 @@ class RunRoutes:
     def __init__(self, runs: RunService) -> None:
         self._runs = runs
 
+    @staticmethod
+    def _run_request(request: HttpRequest) -> RunRequest:
+        return parse_run_request(request.json(), stateless="thread_id" not in request.path_params)
+
     def _stream(
         self, active: ActiveRun, cancel_on_disconnect: bool, modes: list[str] | None = None, after: int | None = None
     ) -> StreamingResponse:
@@ -50,24 +63,23 @@ class RunRoutes:
 
     @route("POST", "/threads/:thread_id/runs", "/runs")
     async def create(self, request: HttpRequest) -> Response:
-        active = await self._runs.create(request.path_params.get("thread_id"), request.json())
+        active = await self._runs.create(request.path_params.get("thread_id"), self._run_request(request))
         return json_response(active.record, headers={"Content-Location": _run_location(active.record)})
 
     @route("POST", "/threads/:thread_id/runs/stream", "/runs/stream")
     async def create_stream(self, request: HttpRequest) -> StreamingResponse:
-        active = await self._runs.create(request.path_params.get("thread_id"), request.json())
+        active = await self._runs.create(request.path_params.get("thread_id"), self._run_request(request))
         return self._stream(active, active.request.on_disconnect == "cancel")
 
     @route("POST", "/threads/:thread_id/runs/wait", "/runs/wait")
     async def create_wait(self, request: HttpRequest) -> Response:
-        return json_response(await self._runs.wait(request.path_params.get("thread_id"), request.json()))
+        result = await self._runs.wait(request.path_params.get("thread_id"), self._run_request(request))
+        return json_response(result)
 
     @route("GET", "/threads/:thread_id/runs")
     async def list_runs(self, request: HttpRequest) -> Response:
-        found = await self._runs.list(
-            request.path_params["thread_id"], request.param("limit"), request.param("offset"), request.param("status")
-        )
-        return json_response(found)
+        limit, offset, status = parse_list(request.param("limit"), request.param("offset"), request.param("status"))
+        return json_response(await self._runs.list(request.path_params["thread_id"], limit, offset, status))
 
     @route("GET", "/threads/:thread_id/runs/:run_id")
     async def get(self, request: HttpRequest) -> Response:
@@ -101,13 +113,12 @@ class RunRoutes:
 
     @route("POST", "/threads/:thread_id/runs/:run_id/cancel")
     async def cancel(self, request: HttpRequest) -> Response:
-        wait = request.flag("wait")
-        await self._runs.cancel(
-            request.path_params["thread_id"], request.path_params["run_id"], wait, request.param("action")
-        )
+        wait, rollback = request.flag("wait"), parse_cancel_action(request.param("action"))
+        await self._runs.cancel(request.path_params["thread_id"], request.path_params["run_id"], wait, rollback)
         return no_content(204 if wait else 202)
 
     @route("POST", "/runs/cancel")
     async def cancel_many(self, request: HttpRequest) -> Response:
-        await self._runs.cancel_many(request.json(empty={}), request.param("action"))
+        rollback = parse_cancel_action(request.param("action"))
+        await self._runs.cancel_many(parse_cancel_selection(request.json(empty={})), rollback)
         return no_content()

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from robyn import Response
 
-from src.services.store_api import StoreService
+from src.services.store.service import StoreService
 from src.web.http import HttpRequest, json_response, no_content
+from src.web.requests.store import parse_delete, parse_get, parse_list_namespaces, parse_put, parse_search
 from src.web.routing import route
 
 
@@ -15,24 +16,26 @@ class StoreRoutes:
 
     @route("PUT", "/store/items")
     async def put_item(self, request: HttpRequest) -> Response:
-        await self._store.put(request.json())
+        await self._store.put(parse_put(request.json()))
         return no_content()
 
     @route("GET", "/store/items")
     async def get_item(self, request: HttpRequest) -> Response:
         # A missing item is 200 with null, as in the LangGraph API: both SDKs return None/null.
-        item = await self._store.get(request.param("namespace"), request.param("key"), request.param("refresh_ttl"))
-        return json_response(item)
+        namespace, key, refresh = parse_get(
+            request.param("namespace"), request.param("key"), request.param("refresh_ttl")
+        )
+        return json_response(await self._store.get(namespace, key, refresh))
 
     @route("DELETE", "/store/items")
     async def delete_item(self, request: HttpRequest) -> Response:
-        await self._store.delete(request.json())
+        await self._store.delete(*parse_delete(request.json()))
         return no_content()
 
     @route("POST", "/store/items/search")
     async def search_items(self, request: HttpRequest) -> Response:
-        return json_response(await self._store.search(request.json(empty={})))
+        return json_response(await self._store.search(parse_search(request.json(empty={}))))
 
     @route("POST", "/store/namespaces")
     async def list_namespaces(self, request: HttpRequest) -> Response:
-        return json_response(await self._store.list_namespaces(request.json(empty={})))
+        return json_response(await self._store.list_namespaces(parse_list_namespaces(request.json(empty={}))))

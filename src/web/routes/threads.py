@@ -5,9 +5,18 @@ from __future__ import annotations
 from robyn import Response
 
 from src.services.errors import InvalidRequest
-from src.services.threads import ThreadService
-from src.services.validation import query_integer
+from src.services.threads.models import HistoryQuery
+from src.services.threads.service import ThreadService
+from src.services.validation import MAX_LIMIT, query_integer
 from src.web.http import HttpRequest, json_response, no_content
+from src.web.requests.threads import (
+    parse_count,
+    parse_create,
+    parse_history,
+    parse_patch,
+    parse_search,
+    parse_update_state,
+)
 from src.web.routing import route
 
 
@@ -17,15 +26,15 @@ class ThreadRoutes:
 
     @route("POST", "/threads")
     async def create(self, request: HttpRequest) -> Response:
-        return json_response(await self._threads.create(request.json(empty={})))
+        return json_response(await self._threads.create(parse_create(request.json(empty={}))))
 
     @route("POST", "/threads/search")
     async def search(self, request: HttpRequest) -> Response:
-        return json_response(await self._threads.search(request.json(empty={})))
+        return json_response(await self._threads.search(parse_search(request.json(empty={}))))
 
     @route("POST", "/threads/count")
     async def count(self, request: HttpRequest) -> Response:
-        return json_response(await self._threads.count(request.json(empty={})))
+        return json_response(await self._threads.count(parse_count(request.json(empty={}))))
 
     @route("GET", "/threads/:thread_id")
     async def get(self, request: HttpRequest) -> Response:
@@ -33,7 +42,8 @@ class ThreadRoutes:
 
     @route("PATCH", "/threads/:thread_id")
     async def patch(self, request: HttpRequest) -> Response:
-        return json_response(await self._threads.patch(request.path_params["thread_id"], request.json()))
+        metadata = parse_patch(request.json())
+        return json_response(await self._threads.patch(request.path_params["thread_id"], metadata))
 
     @route("DELETE", "/threads/:thread_id")
     async def delete(self, request: HttpRequest) -> Response:
@@ -64,15 +74,17 @@ class ThreadRoutes:
 
     @route("POST", "/threads/:thread_id/state")
     async def update_state(self, request: HttpRequest) -> Response:
-        return json_response(await self._threads.update_state(request.path_params["thread_id"], request.json()))
+        update = parse_update_state(request.json())
+        return json_response(await self._threads.update_state(request.path_params["thread_id"], update))
 
     @route("POST", "/threads/:thread_id/history")
     async def post_history(self, request: HttpRequest) -> Response:
-        return json_response(await self._threads.history(request.path_params["thread_id"], request.json(empty={})))
+        query = parse_history(request.json(empty={}))
+        return json_response(await self._threads.history(request.path_params["thread_id"], query))
 
     @route("GET", "/threads/:thread_id/history")
     async def get_history(self, request: HttpRequest) -> Response:
-        body: dict[str, object] = {"limit": query_integer(request.param("limit"), "limit", 10)}
-        if before := request.param("before"):
-            body["before"] = before
-        return json_response(await self._threads.history(request.path_params["thread_id"], body))
+        query = HistoryQuery(
+            limit=query_integer(request.param("limit"), "limit", 10, 0, MAX_LIMIT), before=request.param("before")
+        )
+        return json_response(await self._threads.history(request.path_params["thread_id"], query))

@@ -13,18 +13,24 @@ from langgraph.types import StateSnapshot
 
 from src.services.errors import Conflict, InvalidRequest, NotFound, ThreadNotFound
 from src.services.graphs import GraphRegistry
-from src.services.repository import Record, Repository, ThreadFilter
 from src.services.serialization import to_jsonable
-from src.services.validation import choice, integer, optional_object, parse_uuid, reject_unknown, require_object
-
-IF_EXISTS = ("raise", "do_nothing")
+from src.services.threads.models import (
+    HistoryQuery,
+    StateUpdate,
+    ThreadCreate,
+    ThreadFilter,
+    ThreadRecord,
+    ThreadSearch,
+)
+from src.services.threads.repository import ThreadRepository
+from src.services.validation import parse_uuid
 
 
 def parse_thread_id(value: Any, field: str = "thread_id") -> str:
     return parse_uuid(value, field)
 
 
-def public_thread(record: Record) -> dict[str, Any]:
+def public_thread(record: ThreadRecord) -> dict[str, Any]:
     """A thread as the LangGraph API returns it."""
     return {
         "thread_id": record["thread_id"],
@@ -69,27 +75,21 @@ def checkpoint_of(config: RunnableConfig | None) -> dict[str, Any] | None:
 
 
 class ThreadService:
-    def __init__(self, repository: Repository, graphs: GraphRegistry, checkpointer: BaseCheckpointSaver) -> None:
+    def __init__(self, repository: ThreadRepository, graphs: GraphRegistry, checkpointer: BaseCheckpointSaver) -> None:
         self._repository = repository
         self._graphs = graphs
         self._checkpointer = checkpointer
 
-    async def create(self, payload: Any) -> dict[str, Any]:
-        body = require_object(payload)
-        reject_unknown(body, frozenset({"thread_id", "metadata", "if_exists"}), frozenset({"supersteps", "ttl"}))
-        thread_id = parse_thread_id(body["thread_id"]) if body.get("thread_id") is not None else str(uuid.uuid4())
-        metadata = optional_object(body, "metadata") or {}
-        if_exists = body.get("if_exists") or "raise"
-        if if_exists not in IF_EXISTS:
-            raise InvalidRequest(f"if_exists must be one of {', '.join(IF_EXISTS)}, got {if_exists!r}")
-        created = await self._repository.create_thread(thread_id, metadata)
+    async def create(self, request: ThreadCreate) -> dict[str, Any]:
+        thread_id = request.thread_id or str(uuid.uuid4())
+        created = await self._repository.create_thread(thread_id, request.metadata)
         if created is not None:
             return public_thread(created)
-        if if_exists == "raise":
+        if request.if_exists == "raise":
             raise Conflict(f"Thread {thread_id!r} already exists")
         return await self.get(thread_id)
 
-    async def get_record(self, thread_id: str) -> Record:
+    async def get_record(self, thread_id: str) -> ThreadRecord:
         record = await self._repository.get_thread(parse_thread_id(thread_id))
         if record is None:
             raise ThreadNotFound(thread_id)
@@ -98,40 +98,21 @@ class ThreadService:
     async def get(self, thread_id: str) -> dict[str, Any]:
         return public_thread(await self.get_record(thread_id))
 
-    async def search(self, payload: Any) -> list[dict[str, Any]]:
-        body = require_object(payload)
-        reject_unknown(
-            body,
-            frozenset({"metadata", "values", "status", "ids", "limit", "offset", "sort_by", "sort_order", "select"}),
-            frozenset({"extract"}),
-        )
-        select = body.get("select")
-        if select is not None and (
-            not isinstance(select, list) or not all(isinstance(f, str) and f in THREAD_FIELDS for f in select)
-        ):
-            raise InvalidRequest(f"select must be a list of thread fields: {', '.join(THREAD_FIELDS)}")
+    async def search(self, request: ThreadSearch) -> list[dict[str, Any]]:
         found = await self._repository.search_threads(
-            _thread_filter(body),
-            integer(body, "limit", 10),
-            integer(body, "offset", 0),
-            choice(body, "sort_by", THREAD_SORTS, "created_at"),
-            choice(body, "sort_order", SORT_ORDERS, "desc"),
+            request.where, request.limit, request.offset, request.sort_by, request.sort_order
         )
         threads = [public_thread(record) for record in found]
-        if select:
-            threads = [{field: thread[field] for field in select} for thread in threads]
+        if request.select:
+            threads = [{field: thread[field] for field in request.select} for thread in threads]
         return threads
 
-    async def count(self, payload: Any) -> int:
-        body = require_object(payload)
-        reject_unknown(body, frozenset({"metadata", "values", "status"}))
-        return await self._repository.count_threads(_thread_filter(body))
+    async def count(self, where: ThreadFilter) -> int:
+        return await self._repository.count_threads(where)
 
-    async def patch(self, thread_id: str, payload: Any) -> dict[str, Any]:
-        body = require_object(payload)
-        reject_unknown(body, frozenset({"metadata"}), frozenset({"ttl"}))
+    async def patch(self, thread_id: str, metadata: dict[str, Any]) -> dict[str, Any]:
         record = await self.get_record(thread_id)
-        await self._repository.merge_thread_metadata(record["thread_id"], optional_object(body, "metadata") or {})
+        await self._repository.merge_thread_metadata(record["thread_id"], metadata)
         return await self.get(record["thread_id"])
 
     async def delete(self, thread_id: str) -> None:
@@ -176,7 +157,7 @@ class ThreadService:
         )
         return await self.get(target["thread_id"])
 
-    async def _graph_for(self, record: Record, config: RunnableConfig) -> Pregel | None:
+    async def _graph_for(self, record: ThreadRecord, config: RunnableConfig) -> Pregel | None:
         graph_id = record["metadata"].get("graph_id")
         if graph_id is None or graph_id not in self._graphs:
             return None
@@ -196,40 +177,30 @@ class ThreadService:
             return empty_state()
         return state_dict(snapshot)
 
-    async def history(self, thread_id: str, payload: Any) -> list[dict[str, Any]]:
-        body = require_object(payload)
-        reject_unknown(body, frozenset({"limit", "before", "metadata", "checkpoint"}))
-        limit, metadata = integer(body, "limit", 10), optional_object(body, "metadata")
+    async def history(self, thread_id: str, query: HistoryQuery) -> list[dict[str, Any]]:
         record = await self.get_record(thread_id)
-        config = _checkpoint_config(record["thread_id"], body.get("checkpoint"))
-        before = body.get("before")
-        before_config = _checkpoint_config(record["thread_id"], before) if before is not None else None
+        config = _checkpoint_config(record["thread_id"], query.checkpoint)
+        before = _checkpoint_config(record["thread_id"], query.before) if query.before is not None else None
         graph = await self._graph_for(record, config)
         if graph is None:
             return []
-        snapshots = graph.aget_state_history(config, limit=limit, before=before_config, filter=metadata)
+        snapshots = graph.aget_state_history(config, limit=query.limit, before=before, filter=query.metadata)
         return [state_dict(snapshot) async for snapshot in snapshots]
 
-    async def update_state(self, thread_id: str, payload: Any) -> dict[str, Any]:
+    async def update_state(self, thread_id: str, update: StateUpdate) -> dict[str, Any]:
         """Apply `values` as if node `as_node` wrote them (LangGraph's update_state)."""
-        body = require_object(payload)
-        reject_unknown(body, frozenset({"values", "as_node", "checkpoint", "checkpoint_id"}))
         record = await self.get_record(thread_id)
         if record["status"] == "busy":
             raise Conflict(f"Thread {record['thread_id']!r} is running a run; update its state when it is done")
-        as_node = body.get("as_node")
-        if as_node is not None and not isinstance(as_node, str):
-            raise InvalidRequest("as_node must be a node name")
-        config = _checkpoint_config(record["thread_id"], body.get("checkpoint") or body.get("checkpoint_id"))
+        config = _checkpoint_config(record["thread_id"], update.checkpoint)
         graph = await self._graph_for(record, config)
         if graph is None:
             raise Conflict(
                 f"Thread {record['thread_id']!r} has no graph yet: run it once, "
                 "or create it with metadata.graph_id, before updating its state"
             )
-        values = body.get("values")
         try:
-            updated = await graph.aupdate_state(config, values, as_node=as_node)
+            updated = await graph.aupdate_state(config, update.values, as_node=update.as_node)
         except (ValueError, KeyError, TypeError, InvalidUpdateError) as exc:
             raise InvalidRequest(f"cannot update the state: {exc}") from None
         snapshot = await graph.aget_state({"configurable": {"thread_id": record["thread_id"]}})
@@ -241,26 +212,6 @@ class ThreadService:
             interrupts=interrupts,
         )
         return {"checkpoint": checkpoint_of(updated)}
-
-
-THREAD_FIELDS = ("thread_id", "created_at", "updated_at", "metadata", "status", "values", "interrupts", "error")
-THREAD_SORTS = ("thread_id", "status", "created_at", "updated_at")
-THREAD_STATUSES = ("idle", "busy", "interrupted", "error")
-SORT_ORDERS = ("asc", "desc")
-
-
-def _thread_filter(body: dict[str, Any]) -> ThreadFilter:
-    ids = body.get("ids")
-    if ids is not None:
-        if not isinstance(ids, list):
-            raise InvalidRequest("ids must be a list of thread ids")
-        ids = [parse_thread_id(i, "ids[]") for i in ids]
-    status = body.get("status")
-    if status is not None and status not in THREAD_STATUSES:
-        raise InvalidRequest(f"status must be one of {', '.join(THREAD_STATUSES)}, got {status!r}")
-    return ThreadFilter(
-        metadata=optional_object(body, "metadata"), values=optional_object(body, "values"), status=status, ids=ids
-    )
 
 
 def _checkpoint_config(thread_id: str, checkpoint: Any) -> RunnableConfig:

@@ -1,0 +1,39 @@
+"""A run this process executes or executed lately: its record, request, events and task."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from typing import Any
+
+from src.services.runs.repository import RunRecord
+from src.services.runs.request import RunRequest
+from src.services.runs.streams import RunStream
+from src.services.serialization import to_jsonable
+
+
+@dataclass
+class ActiveRun:
+    record: dict[str, Any]  # the run as the API shows it (public_run), kept current
+    request: RunRequest
+    stream: RunStream = field(default_factory=RunStream)
+    task: asyncio.Task[None] | None = None
+    cancel_reason: str | None = None
+    rollback: bool = False
+    final: Any = None
+    consumers: int = 0
+
+
+def public_run(record: RunRecord) -> dict[str, Any]:
+    """A run as the LangGraph API returns it."""
+    return {
+        "run_id": record["run_id"],
+        "thread_id": record["thread_id"],
+        "assistant_id": record["assistant_id"],
+        "created_at": to_jsonable(record["created_at"]),
+        "updated_at": to_jsonable(record["updated_at"]),
+        "status": record["status"],
+        "metadata": record["metadata"],
+        "kwargs": record["kwargs"],
+        "multitask_strategy": record["multitask_strategy"],
+    }

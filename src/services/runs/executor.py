@@ -1,0 +1,153 @@
+"""Where a run executes: its graph streamed, its events published, its record settled.
+
+The run service decides when a run may execute (its thread's turn, a free slot); this
+executes it and records how it ended.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+from langchain_core.messages import BaseMessage, BaseMessageChunk, message_chunk_to_message
+from langgraph.checkpoint.base import BaseCheckpointSaver
+
+from src.services.graphs import GraphRegistry
+from src.services.persistence import delete_run_checkpoints
+from src.services.runs.active import ActiveRun
+from src.services.runs.repository import RunRepository
+from src.services.runs.request import RunRequest
+from src.services.serialization import to_jsonable
+
+logger = logging.getLogger("src.services.runs")
+
+INTERRUPT_KEY = "__interrupt__"
+
+
+@dataclass
+class Outcome:
+    """What the root graph's stream told about the end of a run."""
+
+    values: Any = None
+    interrupted: bool = False
+
+    def observe(self, mode: str, chunk: Any) -> None:
+        if mode == "updates" and isinstance(chunk, dict) and INTERRUPT_KEY in chunk:
+            self.interrupted = True
+        elif mode == "values" and not (isinstance(chunk, dict) and INTERRUPT_KEY in chunk):
+            self.values = chunk
+
+
+class RunExecutor:
+    def __init__(self, graphs: GraphRegistry, runs: RunRepository, checkpointer: BaseCheckpointSaver) -> None:
+        self._graphs = graphs
+        self._runs = runs
+        self._checkpointer = checkpointer
+
+    async def settle_cancelled(self, active: ActiveRun, error: str) -> None:
+        """Record a cancelled run: interrupted, or (rollback) gone with every checkpoint it wrote."""
+        run_id, thread_id = active.record["run_id"], active.record["thread_id"]
+        if not active.rollback:
+            await self._runs.finish_run(run_id, thread_id, "interrupted", "idle", error=error)
+            return
+        # Rollback: as if the run had never been made.
+        deleted = await delete_run_checkpoints(self._checkpointer, thread_id, run_id)
+        await self._runs.delete_run(run_id)
+        await self._runs.finish_run(run_id, thread_id, "interrupted", "idle")
+        logger.info("run %s rolled back (%d checkpoints deleted)", run_id, deleted)
+
+    async def execute(self, active: ActiveRun) -> tuple[str, str | None]:
+        """Run the graph, publishing its events; settle the records; return status and error."""
+        request, run_id, thread_id = active.request, active.record["run_id"], active.record["thread_id"]
+        outcome = Outcome()
+        try:
+            graph = await self._graphs.get(request.graph_id, request.config)
+            async for event, data in self._events(graph, request, outcome):
+                active.stream.publish(event, data)
+            snapshot = None
+            if outcome.interrupted or outcome.values is None:
+                # Only then is the checkpoint read again: interrupts and next nodes live there.
+                snapshot = await graph.aget_state({"configurable": {"thread_id": thread_id}})
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # the graph's own failure: reported to the client, not raised
+            message = f"{type(exc).__name__}: {exc}"
+            logger.error("run %s on thread %s failed: %s", run_id, thread_id, message, exc_info=exc)
+            active.stream.publish("error", {"error": type(exc).__name__, "message": str(exc)})
+            active.final = {"__error__": {"error": type(exc).__name__, "message": str(exc)}}
+            await asyncio.shield(self._runs.finish_run(run_id, thread_id, "error", "error", error=message))
+            return "error", message
+        if snapshot is None:
+            values, interrupts, by_task, waiting = to_jsonable(outcome.values), [], {}, False
+        else:
+            values, interrupts = to_jsonable(snapshot.values), to_jsonable(snapshot.interrupts)
+            by_task = {task.id: to_jsonable(task.interrupts) for task in snapshot.tasks if task.interrupts}
+            waiting = bool(interrupts or snapshot.next)
+        active.final = {**values, "__interrupt__": interrupts} if interrupts and isinstance(values, dict) else values
+        await self._runs.finish_run(
+            run_id, thread_id, "success", "interrupted" if waiting else "idle", values=values, interrupts=by_task
+        )
+        return "success", None
+
+    async def _events(self, graph: Any, request: RunRequest, outcome: Outcome) -> AsyncIterator[tuple[str, Any]]:
+        """The graph's stream as (SSE event name, data), as the LangGraph API names them.
+
+        `values` and `updates` are always streamed, to learn the final values and whether
+        the run stopped at an interrupt without reading the checkpoint again, but only the
+        requested modes are published. Data is published as the graph made it and turned
+        into JSON only if a client reads it: `runs.wait` never pays for it.
+        """
+        requested = set(request.stream_modes)
+        published = {"messages" if mode == "messages-tuple" else mode for mode in requested} - {"events"}
+        modes = sorted(published | {"values", "updates"})
+        kwargs: dict[str, Any] = {**request.options, "subgraphs": True}
+        if request.context is not None:
+            kwargs["context"] = request.context
+        messages: dict[str, BaseMessageChunk | BaseMessage] = {}
+        if "events" in requested:
+            source = self._with_events(graph, request, modes, kwargs)
+        else:
+            source = graph.astream(request.graph_input, request.config, stream_mode=modes, **kwargs)
+        async for item in source:
+            if item[0] is None:  # an astream_events event
+                yield "events", item[1]
+                continue
+            namespace, mode, chunk = item
+            if not namespace:
+                outcome.observe(mode, chunk)
+            if mode not in published or (namespace and not request.subgraphs):
+                continue
+            suffix = "|" + "|".join(namespace) if namespace else ""
+            if mode == "messages" and "messages-tuple" in requested:
+                yield "messages" + suffix, chunk
+            elif mode == "messages":
+                message, meta = chunk
+                if message.id not in messages:
+                    messages[message.id] = message
+                    yield "messages/metadata", {message.id: {"metadata": meta}}
+                else:
+                    messages[message.id] = messages[message.id] + message  # type: ignore[operator]
+                merged = messages[message.id]
+                partial = isinstance(merged, BaseMessageChunk)
+                shown = merged if partial else message_chunk_to_message(merged)  # type: ignore[arg-type]
+                yield ("messages/partial" if partial else "messages/complete"), [shown]
+            else:
+                yield mode + suffix, chunk
+
+    @staticmethod
+    async def _with_events(
+        graph: Any, request: RunRequest, modes: list[str], kwargs: dict[str, Any]
+    ) -> AsyncIterator[tuple[Any, ...]]:
+        """astream_events: each event as (None, event), and the root's chunks as astream items."""
+        root: str | None = None
+        async for event in graph.astream_events(
+            request.graph_input, request.config, version="v2", stream_mode=modes, **kwargs
+        ):
+            if root is None:
+                root = event["run_id"]
+            if event["event"] == "on_chain_stream" and event["run_id"] == root:
+                yield tuple(event["data"]["chunk"])
+            yield (None, event)

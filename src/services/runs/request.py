@@ -1,0 +1,70 @@
+"""A run's creation request, validated (the web layer parses it), and the choices it takes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from langchain_core.runnables import RunnableConfig
+
+MULTITASK_STRATEGIES = ("reject", "enqueue", "interrupt", "rollback")
+IF_NOT_EXISTS = ("reject", "create")
+ON_DISCONNECT = ("cancel", "continue")
+ON_COMPLETION = ("delete", "keep")
+CANCEL_ACTIONS = ("interrupt", "rollback")
+DURABILITY = ("sync", "async", "exit")
+STREAM_MODES = (
+    "values",
+    "updates",
+    "messages",
+    "messages-tuple",
+    "events",
+    "debug",
+    "custom",
+    "checkpoints",
+    "tasks",
+)
+RUN_STATUSES = ("pending", "running", "success", "error", "timeout", "interrupted")
+THREAD_STREAM_MODES = ("run_modes", "lifecycle")
+
+
+@dataclass
+class RunRequest:
+    """A validated run creation body."""
+
+    assistant_id: str
+    graph_input: Any
+    config: RunnableConfig
+    context: dict[str, Any] | None
+    metadata: dict[str, Any]
+    stream_modes: list[str]
+    subgraphs: bool
+    multitask_strategy: str
+    if_not_exists: str
+    on_disconnect: str
+    on_completion: str
+    options: dict[str, Any]
+    kwargs: dict[str, Any]
+    webhook: str | None = None
+    graph_id: str = ""  # set from the assistant
+
+
+def apply_assistant(request: RunRequest, assistant: dict[str, Any]) -> None:
+    """Start from the assistant's config and context; what the run sends wins."""
+    base = assistant.get("config") or {}
+    request.assistant_id, request.graph_id = assistant["assistant_id"], assistant["graph_id"]
+    config: dict[str, Any] = {**base, **request.config}
+    config["configurable"] = {**(base.get("configurable") or {}), **request.config["configurable"]}
+    config["metadata"] = {**(base.get("metadata") or {}), **request.config.get("metadata", {})}
+    request.config = config  # type: ignore[assignment]
+    if assistant.get("context") or request.context is not None:
+        request.context = {**(assistant.get("context") or {}), **(request.context or {})}
+
+
+@dataclass(frozen=True)
+class CancelSelection:
+    """Which runs a bulk cancel names: by id, by thread, by status (`all` for both)."""
+
+    run_ids: set[str] | None = None
+    thread_id: str | None = None
+    status: str | None = None

@@ -1,0 +1,1 @@
+"""Threads: their records and SQL (`sql.py`, `repository.py`) and the /threads service (`service.py`)."""
