@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Awaitable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from dependency_injector import containers, providers
 from langgraph.store.memory import InMemoryStore
@@ -148,7 +148,7 @@ class Container(containers.DeclarativeContainer):
 async def provide(provider: providers.Provider[T]) -> T:
     """The provider's object; a provider that depends on an async resource returns an awaitable."""
     result: Any = provider()
-    return await result if inspect.isawaitable(result) else result
+    return cast(T, await result if inspect.isawaitable(result) else result)
 
 
 async def resolved(result: Awaitable[None] | None) -> None:

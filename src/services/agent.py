@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 from langchain.chat_models import init_chat_model
 from langchain_core.language_models import BaseChatModel
@@ -13,6 +13,7 @@ from langgraph.graph import START, MessagesState, StateGraph
 from langgraph.prebuilt import InjectedStore, ToolNode, tools_condition
 from langgraph.store.base import BaseStore
 
+from src.services.graphs import GraphBuilder
 from src.services.offline_model import OfflineChatModel
 from src.settings import ConfigError
 
@@ -58,16 +59,16 @@ def create_chat_model(name: str, base_url: str | None = None, api_key: str | Non
         return OfflineChatModel()
     kwargs: dict[str, Any] = {k: v for k, v in (("base_url", base_url), ("api_key", api_key)) if v is not None}
     try:
-        return init_chat_model(model, model_provider=provider, **kwargs)
+        return cast(BaseChatModel, init_chat_model(model, model_provider=provider, **kwargs))
     except (ImportError, ValueError) as exc:
         raise ConfigError(f"model.name={name!r} cannot be used: {exc}".replace("\n", " ")) from None
 
 
-def build_agent(model: BaseChatModel) -> StateGraph:
+def build_agent(model: BaseChatModel) -> GraphBuilder:
     """The agent's graph, uncompiled: the graph registry binds checkpointer and store."""
     bound = model.bind_tools(TOOLS)
 
-    async def call_model(state: MessagesState, config: RunnableConfig) -> dict:
+    async def call_model(state: MessagesState, config: RunnableConfig) -> dict[str, Any]:
         return {"messages": [await bound.ainvoke(state["messages"], config)]}
 
     graph = StateGraph(MessagesState)

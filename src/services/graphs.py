@@ -11,12 +11,16 @@ from pathlib import Path
 from typing import Any
 
 from langchain_core.runnables import RunnableConfig
-from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.graph import StateGraph
 from langgraph.pregel import Pregel
 from langgraph.store.base import BaseStore
 
+from src.services.persistence import Checkpointer
 from src.settings import ConfigError
+
+# LangGraph's graphs are generic in their state, context, input and output: the server serves any.
+Graph = Pregel[Any, Any, Any, Any]
+GraphBuilder = StateGraph[Any, Any, Any, Any]
 
 BUILTIN_AGENT_ID = "agent"
 SPEC_HINT = "expected './path/to/file.py:attr' (relative to the config file) or 'package.module:attr'"
@@ -73,7 +77,7 @@ def load_graph_target(graph_id: str, spec: str, base_dir: str) -> Any:
     return target
 
 
-def load_graph_targets(specs: Mapping[str, str], base_dir: str, builtin_agent: StateGraph) -> dict[str, Any]:
+def load_graph_targets(specs: Mapping[str, str], base_dir: str, builtin_agent: GraphBuilder) -> dict[str, Any]:
     """Every graph id to its loaded target; the built-in agent unless `graphs` names `agent`."""
     targets: dict[str, Any] = {BUILTIN_AGENT_ID: builtin_agent}
     for graph_id, spec in specs.items():
@@ -84,11 +88,11 @@ def load_graph_targets(specs: Mapping[str, str], base_dir: str, builtin_agent: S
 class GraphRegistry:
     """The graphs this server serves, each bound to the injected checkpointer and store."""
 
-    def __init__(self, targets: Mapping[str, Any], checkpointer: BaseCheckpointSaver, store: BaseStore) -> None:
+    def __init__(self, targets: Mapping[str, Any], checkpointer: Checkpointer, store: BaseStore) -> None:
         self._checkpointer = checkpointer
         self._store = store
         self._factories: dict[str, Any] = {}
-        self._graphs: dict[str, Pregel] = {}
+        self._graphs: dict[str, Graph] = {}
         for graph_id, target in targets.items():
             if isinstance(target, (Pregel, StateGraph)):
                 self._graphs[graph_id] = self._bind(target)
@@ -102,12 +106,12 @@ class GraphRegistry:
     def __contains__(self, graph_id: object) -> bool:
         return graph_id in self._graphs or graph_id in self._factories
 
-    def _bind(self, graph: Pregel | StateGraph) -> Pregel:
+    def _bind(self, graph: Graph | GraphBuilder) -> Graph:
         if isinstance(graph, StateGraph):
             return graph.compile(checkpointer=self._checkpointer, store=self._store)
         return graph.copy(update={"checkpointer": self._checkpointer, "store": self._store})
 
-    async def get(self, graph_id: str, config: RunnableConfig | None = None) -> Pregel:
+    async def get(self, graph_id: str, config: RunnableConfig | None = None) -> Graph:
         """The graph for `graph_id`; factories are called for every run, as in langgraph.json."""
         graph = self._graphs.get(graph_id)
         if graph is not None:

@@ -32,6 +32,9 @@ logger = logging.getLogger(__name__)
 
 STORE_SWEEP_MINUTES = 1
 
+# Checkpointers are generic in their version type; the server takes any.
+Checkpointer = BaseCheckpointSaver[Any]
+
 
 # Checkpoints one run wrote, for a rollback (both tables keyed by thread, namespace, id).
 DELETE_CHECKPOINT_WRITES = (
@@ -48,7 +51,7 @@ class ErasableCheckpointer(Protocol):
         """Delete (checkpoint_ns, checkpoint_id) checkpoints of `thread_id` and their writes."""
 
 
-async def delete_run_checkpoints(saver: BaseCheckpointSaver, thread_id: str, run_id: str) -> int:
+async def delete_run_checkpoints(saver: Checkpointer, thread_id: str, run_id: str) -> int:
     """Delete every checkpoint `run_id` wrote on `thread_id`; return how many.
 
     LangGraph copies the run id into each checkpoint's metadata, so the saver's own
@@ -268,7 +271,7 @@ class ThreadShardedSaver(BaseCheckpointSaver[str]):
         await self.shards[0].setup()
 
     @property
-    def config_specs(self) -> list:
+    def config_specs(self) -> list[Any]:
         return self.shards[0].config_specs
 
     def get_next_version(self, current: str | None, channel: None) -> str:

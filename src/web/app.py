@@ -10,16 +10,18 @@ import sys
 import time
 from typing import Any, cast
 
-from robyn import HttpMethod, Robyn
+from robyn import Robyn
 from robyn.argument_parser import Config as RobynConfig
+from robyn.robyn import HttpMethod
 
 from src.containers import Container, provide, resolved
 from src.services.database import DatabaseUnavailable
 from src.services.errors import ServiceError
 from src.settings import ConfigError, redact
+from src.web.cors import CorsPolicy
 from src.web.http import HttpRequest
 from src.web.openapi import DocsRoutes
-from src.web.pipeline import Fallback
+from src.web.pipeline import Fallback, RequestPipeline
 from src.web.routes.assistants import AssistantRoutes
 from src.web.routes.runs import RunRoutes
 from src.web.routes.store import StoreRoutes
@@ -82,62 +84,60 @@ class RouteObjects:
         return call
 
 
-def create_app(container: Container, started_at: float | None = None) -> Robyn:
-    """Build the Robyn app around a configured (not yet initialised) container."""
-    robyn_config = RobynConfig()
-    robyn_config.disable_openapi = True  # the LangGraph API serves its own /openapi.json
-    robyn_config.log_level = "WARN"
-    app = Robyn(__file__, config=robyn_config)
-    stopping: list[asyncio.Task[None]] = []
-    begun = started_at if started_at is not None else time.monotonic()
-    pipeline = container.request_pipeline()
-    objects = RouteObjects()
+class Lifecycle:
+    """Start-up, signals and shutdown of one server process around its container."""
 
-    async def stop(signum: int) -> None:
+    def __init__(self, container: Container, objects: RouteObjects, begun: float) -> None:
+        self._container = container
+        self._objects = objects
+        self._begun = begun
+        self._stopping: list[asyncio.Task[None]] = []
+
+    async def startup(self) -> None:
+        # Runs on the loop that serves the async handlers: the pool must live there.
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, self._on_signal, signum)
+        try:
+            _, route_objects = await provide(self._container.application)
+            for route_object in route_objects:
+                self._objects.bind(route_object)
+            graphs = await provide(self._container.graphs)
+        except Exception as exc:
+            logger.error("start-up failed: %s", describe_error(exc))
+            try:
+                await asyncio.wait_for(resolved(self._container.shutdown_resources()), timeout=4.0)
+            finally:
+                exit_now(1)
+        server = self._container.config.server()
+        logger.info("graphs loaded: %s", ", ".join(graphs.ids))
+        logger.info(
+            "listening on http://%s:%s (start-up took %.0f ms)",
+            server["host"],
+            server["port"],
+            (time.monotonic() - self._begun) * 1000,
+        )
+
+    async def shutdown(self) -> None:
+        await resolved(self._container.shutdown_resources())
+
+    def _on_signal(self, signum: int) -> None:
+        if not self._stopping:  # a second signal while stopping changes nothing
+            self._stopping.append(asyncio.ensure_future(self._stop(signum)))
+
+    async def _stop(self, signum: int) -> None:
         logger.info("received %s: shutting down", signal.Signals(signum).name)
         try:
-            await asyncio.wait_for(resolved(container.shutdown_resources()), timeout=4.0)
+            await asyncio.wait_for(resolved(self._container.shutdown_resources()), timeout=4.0)
         except Exception as exc:
             logger.error("shutdown did not finish cleanly: %s", exc)
             exit_now(1)
         logger.info("stopped")
         exit_now(0)
 
-    def on_signal(signum: int) -> None:
-        if not stopping:  # a second signal while stopping changes nothing
-            stopping.append(asyncio.ensure_future(stop(signum)))
 
-    async def startup() -> None:
-        # Runs on the loop that serves the async handlers: the pool must live there.
-        loop = asyncio.get_running_loop()
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(signum, on_signal, signum)
-        try:
-            _, route_objects = await provide(container.application)
-            for route_object in route_objects:
-                objects.bind(route_object)
-            graphs = await provide(container.graphs)
-        except Exception as exc:
-            logger.error("start-up failed: %s", describe_error(exc))
-            try:
-                await asyncio.wait_for(resolved(container.shutdown_resources()), timeout=4.0)
-            finally:
-                exit_now(1)
-        server = container.config.server()
-        logger.info("graphs loaded: %s", ", ".join(graphs.ids))
-        logger.info(
-            "listening on http://%s:%s (start-up took %.0f ms)",
-            server["host"],
-            server["port"],
-            (time.monotonic() - begun) * 1000,
-        )
-
-    async def shutdown() -> None:
-        await resolved(container.shutdown_resources())
-
-    app.startup_handler(startup)
-    app.shutdown_handler(shutdown)
-
+def register_routes(app: Robyn, pipeline: RequestPipeline, cors: CorsPolicy, objects: RouteObjects) -> None:
+    """Every route class's handlers, the OpenAPI document of them, and the JSON 404/405 fallback."""
     registered: list[tuple[str, RouteSpec]] = []
     for area, cls in ROUTE_CLASSES:
         for spec in routes_of(cls):
@@ -147,8 +147,21 @@ def create_app(container: Container, started_at: float | None = None) -> Robyn:
     for spec in routes_of(DocsRoutes):
         app.add_route(spec.method, spec.path, pipeline.wrap(getattr(docs, spec.name)))
     matcher = RouteMatcher([*(spec for _, spec in registered), *routes_of(DocsRoutes)])
-    fallback = pipeline.wrap(Fallback(matcher, container.cors_policy()))
+    fallback = pipeline.wrap(Fallback(matcher, cors))
     for method in FALLBACK_METHODS:
         for path in ("/", "/*rest"):
             app.add_route(method, path, fallback)
+
+
+def create_app(container: Container, started_at: float | None = None) -> Robyn:
+    """Build the Robyn app around a configured (not yet started) container."""
+    robyn_config = RobynConfig()
+    robyn_config.disable_openapi = True  # the LangGraph API serves its own /openapi.json
+    robyn_config.log_level = "WARN"
+    app = Robyn(__file__, config=robyn_config)
+    objects = RouteObjects()
+    lifecycle = Lifecycle(container, objects, started_at if started_at is not None else time.monotonic())
+    app.startup_handler(lifecycle.startup)
+    app.shutdown_handler(lifecycle.shutdown)
+    register_routes(app, container.request_pipeline(), container.cors_policy(), objects)
     return app

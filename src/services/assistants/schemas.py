@@ -6,9 +6,10 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from langchain_core.runnables.utils import create_model
-from langgraph.pregel import Pregel
+from langchain_core.utils.pydantic import create_model
 from pydantic import TypeAdapter
+
+from src.services.graphs import Graph
 
 logger = logging.getLogger(__name__)
 
@@ -26,7 +27,7 @@ def _attempt(graph: Any, what: str, compute: Callable[[], Any]) -> Any:
         return None
 
 
-def _state_jsonschema(graph: Pregel) -> dict[str, Any]:
+def _state_jsonschema(graph: Graph) -> dict[str, Any]:
     fields: dict[str, Any] = {}
     for key in graph.stream_channels_list:
         update_type = getattr(graph.channels[key], "UpdateType", Any)  # managed values have none
@@ -38,7 +39,7 @@ def _state_jsonschema(graph: Pregel) -> dict[str, Any]:
     return create_model(graph.get_name("State"), **fields).model_json_schema()
 
 
-def _configurable_jsonschema(graph: Pregel) -> dict[str, Any]:
+def _configurable_jsonschema(graph: Graph) -> dict[str, Any]:
     """The `configurable` part of the config schema: the graph's context schema, less server-set keys."""
     if graph.context_schema is None:
         return {}
@@ -48,7 +49,7 @@ def _configurable_jsonschema(graph: Pregel) -> dict[str, Any]:
     return schema
 
 
-def graph_schemas(graph: Pregel) -> dict[str, Any]:
+def graph_schemas(graph: Graph) -> dict[str, Any]:
     """input/output/state/config/context JSON schemas; each None when it cannot be built."""
     return {
         "input_schema": _attempt(graph, "input", graph.get_input_jsonschema),

@@ -16,7 +16,6 @@ from collections.abc import AsyncIterator
 from typing import Any, cast
 
 from langchain_core.runnables import RunnableConfig
-from langgraph.pregel import Pregel
 
 from src.services.assistants.models import (
     AssistantCreate,
@@ -32,7 +31,7 @@ from src.services.assistants.models import (
 from src.services.assistants.repository import AssistantRepository
 from src.services.assistants.schemas import graph_schemas
 from src.services.errors import Conflict, InvalidRequest, NotFound, ServiceError
-from src.services.graphs import GraphFactoryError, GraphRegistry
+from src.services.graphs import Graph, GraphFactoryError, GraphRegistry
 from src.services.serialization import to_jsonable
 
 logger = logging.getLogger(__name__)
@@ -186,7 +185,7 @@ class AssistantService:
     def _changed(self, assistant_id: str) -> None:
         self._resolved.pop(assistant_id, None)
 
-    async def _graph_of(self, record: AssistantRecord) -> Pregel:
+    async def _graph_of(self, record: AssistantRecord) -> Graph:
         config = copy.deepcopy(record["config"])
         config.setdefault("configurable", {})
         try:
@@ -315,7 +314,7 @@ class AssistantService:
             raise InvalidRequest("The graph does not support visualization") from None
 
         def describe() -> dict[str, Any]:
-            return {ns: graph_schemas(cast(Pregel, sub)) for ns, sub in found}
+            return {ns: graph_schemas(cast(Graph, sub)) for ns, sub in found}
 
         return cast(dict[str, Any], to_jsonable(await asyncio.to_thread(describe)))
 

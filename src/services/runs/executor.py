@@ -13,10 +13,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from langchain_core.messages import BaseMessage, BaseMessageChunk, message_chunk_to_message
-from langgraph.checkpoint.base import BaseCheckpointSaver
 
 from src.services.graphs import GraphRegistry
-from src.services.persistence import delete_run_checkpoints
+from src.services.persistence import Checkpointer, delete_run_checkpoints
 from src.services.runs.active import ActiveRun
 from src.services.runs.repository import RunRepository
 from src.services.runs.request import RunRequest
@@ -42,7 +41,7 @@ class Outcome:
 
 
 class RunExecutor:
-    def __init__(self, graphs: GraphRegistry, runs: RunRepository, checkpointer: BaseCheckpointSaver) -> None:
+    def __init__(self, graphs: GraphRegistry, runs: RunRepository, checkpointer: Checkpointer) -> None:
         self._graphs = graphs
         self._runs = runs
         self._checkpointer = checkpointer
@@ -129,10 +128,10 @@ class RunExecutor:
                     messages[message.id] = message
                     yield "messages/metadata", {message.id: {"metadata": meta}}
                 else:
-                    messages[message.id] = messages[message.id] + message  # type: ignore[operator]
+                    messages[message.id] = messages[message.id] + message
                 merged = messages[message.id]
                 partial = isinstance(merged, BaseMessageChunk)
-                shown = merged if partial else message_chunk_to_message(merged)  # type: ignore[arg-type]
+                shown = merged if partial else message_chunk_to_message(merged)
                 yield ("messages/partial" if partial else "messages/complete"), [shown]
             else:
                 yield mode + suffix, chunk

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from langchain_core.runnables import RunnableConfig
 
@@ -56,7 +56,7 @@ def apply_assistant(request: RunRequest, assistant: dict[str, Any]) -> None:
     config: dict[str, Any] = {**base, **request.config}
     config["configurable"] = {**(base.get("configurable") or {}), **request.config["configurable"]}
     config["metadata"] = {**(base.get("metadata") or {}), **request.config.get("metadata", {})}
-    request.config = config  # type: ignore[assignment]
+    request.config = cast(RunnableConfig, config)
     if assistant.get("context") or request.context is not None:
         request.context = {**(assistant.get("context") or {}), **(request.context or {})}
 

@@ -17,15 +17,13 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
-from langgraph.checkpoint.base import BaseCheckpointSaver
-
 from src.services.assistants.service import AssistantService
 from src.services.errors import Conflict, InvalidRequest, NotFound, ThreadBusy
-from src.services.persistence import ErasableCheckpointer
+from src.services.persistence import Checkpointer, ErasableCheckpointer
 from src.services.runs.active import ActiveRun, public_run
 from src.services.runs.executor import RunExecutor
 from src.services.runs.follower import ThreadFollower, thread_event_id
-from src.services.runs.repository import NewRun, RunRepository
+from src.services.runs.repository import NewRun, RunRecord, RunRepository
 from src.services.runs.request import THREAD_STREAM_MODES, CancelSelection, RunRequest, apply_assistant
 from src.services.runs.streams import HEARTBEAT_SECONDS, StreamEvent
 from src.services.runs.turns import ThreadTurns
@@ -57,7 +55,7 @@ class RunService:
         executor: RunExecutor,
         assistants: AssistantService,
         webhooks: WebhookSender,
-        checkpointer: BaseCheckpointSaver,
+        checkpointer: Checkpointer,
         max_concurrency: int,
     ) -> None:
         if max_concurrency < 1:
@@ -84,55 +82,30 @@ class RunService:
         if request.webhook is not None:
             self._webhooks.validate(request.webhook)
         apply_assistant(request, await self._assistants.resolve(request.assistant_id))
-        if stateless:
+        if thread_id is None:
             thread_id = str(uuid.uuid4())
             await self._threads.create_thread(thread_id, {"stateless": True})
         else:
-            assert thread_id is not None
             thread_id = parse_thread_id(thread_id)
-        busy = [run_id for run_id in self._by_thread.get(thread_id, []) if run_id in self._active]
-        if busy and request.multitask_strategy == "reject":
-            raise ThreadBusy(thread_id)
-        if busy and request.multitask_strategy in ("interrupt", "rollback"):
-            rollback = request.multitask_strategy == "rollback"
-            if rollback:
-                self._check_rollback()
-            for run_id in busy:
-                reason = f"replaced by a newer run (multitask_strategy={request.multitask_strategy!r})"
-                self._cancel(self._active[run_id], reason, rollback)
+        busy = self._apply_multitask_strategy(thread_id, request)
         run_id = str(uuid.uuid4())
-        ids = {
-            "thread_id": thread_id,
-            "run_id": run_id,
-            "assistant_id": request.assistant_id,
-            "graph_id": request.graph_id,
-        }
-        request.config["configurable"].update(ids)
-        request.config["metadata"].update(ids)  # type: ignore[typeddict-item]
+        ids = {"thread_id": thread_id, "run_id": run_id, "assistant_id": request.assistant_id}
+        request.config["configurable"].update({**ids, "graph_id": request.graph_id})
+        request.config["metadata"].update({**ids, "graph_id": request.graph_id})
+        # A run whose thread is idle here, with a slot free, takes both now and is stored
+        # running: one statement instead of an insert and a start.
+        started = not busy and await self._take_turn_now(thread_id)
         run: NewRun = {
             "run_id": run_id,
             "thread_id": thread_id,
             "assistant_id": request.assistant_id,
-            "status": "pending",
+            "status": "running" if started else "pending",
             "metadata": request.metadata,
             "kwargs": request.kwargs,
             "multitask_strategy": request.multitask_strategy,
         }
-        # A run whose thread is idle here, with a slot free, takes both now and is stored
-        # running: one statement instead of an insert and a start.
-        started = not busy and await self._take_turn_now(thread_id)
-        thread_metadata = {"graph_id": request.graph_id, "assistant_id": request.assistant_id}
-        if started:
-            run["status"] = "running"
         try:
-            # The insert itself tells whether the thread exists: no separate look-up.
-            record = await self._runs.create_run(run, thread_metadata if started else None)
-            if record is None:
-                if request.if_not_exists == "reject":
-                    raise NotFound(f"Thread {thread_id!r} not found; send if_not_exists='create' to create it")
-                await self._threads.create_thread(thread_id, {})
-                record = await self._runs.create_run(run, thread_metadata if started else None)
-                assert record is not None  # the thread was just created
+            record = await self._insert(run, request, started)
         except BaseException:
             if started:
                 self._give_turn_back(thread_id)
@@ -147,6 +120,33 @@ class RunService:
         # taken here is always given back by the task.
         active.task = asyncio.create_task(self._run(active, stateless, started), name=f"run {run_id}")
         return active
+
+    def _apply_multitask_strategy(self, thread_id: str, request: RunRequest) -> list[str]:
+        """The runs of the thread in progress; refused (reject) or cancelled (interrupt, rollback)."""
+        busy = [run_id for run_id in self._by_thread.get(thread_id, []) if run_id in self._active]
+        if busy and request.multitask_strategy == "reject":
+            raise ThreadBusy(thread_id)
+        if busy and request.multitask_strategy in ("interrupt", "rollback"):
+            rollback = request.multitask_strategy == "rollback"
+            if rollback:
+                self._check_rollback()
+            for run_id in busy:
+                reason = f"replaced by a newer run (multitask_strategy={request.multitask_strategy!r})"
+                self._cancel(self._active[run_id], reason, rollback)
+        return busy
+
+    async def _insert(self, run: NewRun, request: RunRequest, started: bool) -> RunRecord:
+        """Store the run (started: running, its thread busy); the insert itself tells whether the
+        thread exists, so there is no separate look-up."""
+        thread_metadata = {"graph_id": request.graph_id, "assistant_id": request.assistant_id} if started else None
+        record = await self._runs.create_run(run, thread_metadata)
+        if record is None:
+            if request.if_not_exists == "reject":
+                raise NotFound(f"Thread {run['thread_id']!r} not found; send if_not_exists='create' to create it")
+            await self._threads.create_thread(run["thread_id"], {})
+            record = await self._runs.create_run(run, thread_metadata)
+            assert record is not None  # the thread was just created
+        return record
 
     # Executing -------------------------------------------------------------------
 
@@ -401,7 +401,7 @@ async def init_run_service(
     executor: RunExecutor,
     assistants: AssistantService,
     webhooks: WebhookSender,
-    checkpointer: BaseCheckpointSaver,
+    checkpointer: Checkpointer,
     max_concurrency: int,
 ) -> AsyncIterator[RunService]:
     """Resource: the run service, after marking runs a previous process left in flight; on

@@ -6,13 +6,12 @@ import uuid
 from typing import Any
 
 from langchain_core.runnables import RunnableConfig
-from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.errors import InvalidUpdateError
-from langgraph.pregel import Pregel
 from langgraph.types import StateSnapshot
 
 from src.services.errors import Conflict, InvalidRequest, NotFound, ThreadNotFound
-from src.services.graphs import GraphRegistry
+from src.services.graphs import Graph, GraphRegistry
+from src.services.persistence import Checkpointer
 from src.services.serialization import to_jsonable
 from src.services.threads.models import (
     HistoryQuery,
@@ -75,7 +74,7 @@ def checkpoint_of(config: RunnableConfig | None) -> dict[str, Any] | None:
 
 
 class ThreadService:
-    def __init__(self, repository: ThreadRepository, graphs: GraphRegistry, checkpointer: BaseCheckpointSaver) -> None:
+    def __init__(self, repository: ThreadRepository, graphs: GraphRegistry, checkpointer: Checkpointer) -> None:
         self._repository = repository
         self._graphs = graphs
         self._checkpointer = checkpointer
@@ -157,7 +156,7 @@ class ThreadService:
         )
         return await self.get(target["thread_id"])
 
-    async def _graph_for(self, record: ThreadRecord, config: RunnableConfig) -> Pregel | None:
+    async def _graph_for(self, record: ThreadRecord, config: RunnableConfig) -> Graph | None:
         graph_id = record["metadata"].get("graph_id")
         if graph_id is None or graph_id not in self._graphs:
             return None

@@ -70,7 +70,7 @@ def _interrupt_nodes(body: dict[str, Any], key: str) -> list[str] | str | None:
     raise InvalidRequest(f"{key} must be '*' or a list of node names")
 
 
-def _command(body: dict[str, Any]) -> Command | None:
+def _command(body: dict[str, Any]) -> Command[Any] | None:
     command = optional_object(body, "command")
     if command is None:
         return None
