@@ -32,7 +32,7 @@ from src.services.threads.repository import MemoryTables, MemoryThreadRepository
 from src.services.threads.service import ThreadService
 from src.services.webhooks import init_webhooks
 from src.web.cors import CorsPolicy
-from src.web.pipeline import RequestPipeline
+from src.web.pipeline import RequestLimits, RequestPipeline
 from src.web.routes.assistants import AssistantRoutes
 from src.web.routes.runs import RunRoutes
 from src.web.routes.store import StoreRoutes
@@ -132,7 +132,14 @@ class Container(containers.DeclarativeContainer):
 
     # --- the web layer: route classes get their services here; the pipeline wraps every handler ---
     cors_policy = providers.Singleton(CorsPolicy.from_settings, config.http.cors)
-    request_pipeline = providers.Singleton(RequestPipeline, cors=cors_policy, access_log=config.server.access_log)
+    request_limits = providers.Singleton(
+        RequestLimits,
+        allowed_hosts=providers.Callable(tuple, config.server.allowed_hosts),
+        max_body_bytes=config.server.max_body_bytes,
+    )
+    request_pipeline = providers.Singleton(
+        RequestPipeline, cors=cors_policy, access_log=config.server.access_log, limits=request_limits
+    )
     system_routes = providers.Singleton(SystemRoutes, health=health_service)
     assistant_routes = providers.Singleton(AssistantRoutes, assistants=assistant_service)
     thread_routes = providers.Singleton(ThreadRoutes, threads=thread_service)

@@ -265,6 +265,27 @@ def _cors(name: str, value: Any) -> dict[str, Any]:
     return cors
 
 
+LOOPBACK_HOST_NAMES = ("localhost", ".localhost", "127.0.0.1", "::1")
+
+
+def _host_names(name: str, value: Any) -> list[str] | None:
+    """Host header names the server answers: a list (YAML) or comma-separated text; `*` is any;
+    a leading dot matches subdomains. None: derived from server.host (see load_settings)."""
+    if value is None:
+        return None
+    items = value if isinstance(value, list) else str(value).split(",")
+    hosts = [str(item).strip().lower() for item in items if str(item).strip()]
+    for host in hosts:
+        if host != "*" and not re.fullmatch(r"\.?[a-z0-9_.\-:\[\]]+", host):
+            raise ConfigError(
+                f"{_describe(name, value)} is invalid: {host!r} is not a host name; expected names "
+                "like api.example.com or .example.com (subdomains), IP addresses, or *"
+            )
+    if not hosts:
+        raise ConfigError(f"{_describe(name, value)} is invalid: expected host names, or * for any")
+    return hosts
+
+
 def _origins(name: str, value: Any) -> list[str]:
     origins = [origin.strip() for origin in str(value).split(",") if origin.strip()]
     if not origins:
@@ -277,6 +298,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("server", "port", "PORT", _port),
     Setting("server", "log_level", "LOG_LEVEL", _log_level),
     Setting("server", "access_log", "ACCESS_LOG", _boolean),
+    Setting("server", "max_body_bytes", "MAX_BODY_BYTES", _integer(1024)),
+    Setting("server", "allowed_hosts", "ALLOWED_HOSTS", _host_names),
     Setting("http", "cors", "CORS_CONFIG", _cors),
     Setting("database", "url", "DATABASE_URL", normalise_database_url),
     Setting("database", "pool_min_size", "DATABASE_POOL_MIN_SIZE", _integer(0)),
@@ -374,6 +397,11 @@ def load_settings(
     if runs["webhooks_allow_loopback"]:
         # The older switch, kept as an alias: it adds this host's loopback networks to the allow-list.
         runs["webhooks_allowed_hosts"] = tuple(dict.fromkeys((*runs["webhooks_allowed_hosts"], *LOOPBACK_NETWORKS)))
+    if result["server"]["allowed_hosts"] is None:
+        # A server on a loopback address answers loopback names only: a web page the user
+        # visits cannot reach it through a DNS name of its own (DNS rebinding).
+        loopback = result["server"]["host"] in LOCAL_HOSTS
+        result["server"]["allowed_hosts"] = list(LOOPBACK_HOST_NAMES) if loopback else ["*"]
     # The backend, chosen once here for the container's selectors.
     result["persistence"] = "postgres" if database["url"] else "memory"
     graphs = data.get("graphs") or {}

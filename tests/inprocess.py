@@ -68,13 +68,16 @@ class InProcessApi:
             key: [quote(value) for value in (values if isinstance(values, list) else [values])]
             for key, values in (query or {}).items()
         }
+        content = body if body is not None else (b"" if json is None else orjson.dumps(json))
+        # What an HTTP client sends along: the Host header and, with a body, its type.
+        sent = {"host": "localhost", **({"content-type": "application/json"} if content else {})}
         request = HttpRequest(
             method=method,
             path=path,
             path_params=found[1] if found else {},
             query=raw_query,
-            headers={name.lower(): value for name, value in (headers or {}).items()},
-            body=body if body is not None else (b"" if json is None else orjson.dumps(json)),
+            headers={**sent, **{name.lower(): value for name, value in (headers or {}).items()}},
+            body=content,
         )
         return await self._pipeline.dispatch(handler, request)
 

@@ -266,8 +266,12 @@ async def test_versions_and_set_latest(client):
 
 def test_error_answers(http):
     unknown = str(uuid.uuid4())
-    assert "JSON" in detail(http.post("/assistants", content=b"{not json"), 400)
-    assert "JSON" in detail(http.post("/assistants/search", content=b"[1,"), 400)
+    assert "JSON" in detail(
+        http.post("/assistants", content=b"{not json", headers={"Content-Type": "application/json"}), 400
+    )
+    assert "JSON" in detail(
+        http.post("/assistants/search", content=b"[1,", headers={"Content-Type": "application/json"}), 400
+    )
     assert "graph_id" in detail(http.post("/assistants", json={}), 422)
     assert "JSON object" in detail(http.post("/assistants", json=["agent"]), 422)
     assert "nope" in detail(http.post("/assistants", json={"graph_id": "nope"}), 404)
@@ -288,7 +292,7 @@ def test_error_answers(http):
     detail(http.patch(f"/assistants/{unknown}", json={"name": "x"}), 404)
     detail(http.patch("/assistants/agent", json={"graph_id": "nope"}), 404)
     detail(http.patch("/assistants/agent", json={"metadata": [1]}), 422)
-    detail(http.patch("/assistants/agent", content=b"{"), 400)
+    detail(http.patch("/assistants/agent", content=b"{", headers={"Content-Type": "application/json"}), 400)
     detail(http.delete(f"/assistants/{unknown}"), 404)
     detail(http.delete("/assistants/agent", params={"delete_threads": "true"}), 422)
 

@@ -203,7 +203,9 @@ async def test_stream_on_disconnect_cancel_stops_the_run(api_server, client):
 async def test_bad_run_requests(api_server, client, body, status, detail):
     thread = await client.threads.create()
     async with httpx.AsyncClient(base_url=api_server.url) as http:
-        response = await http.post(f"/threads/{thread['thread_id']}/runs/wait", content=body)
+        response = await http.post(
+            f"/threads/{thread['thread_id']}/runs/wait", content=body, headers={"Content-Type": "application/json"}
+        )
     assert response.status_code == status, response.text
     if detail:
         assert detail in response.json()["detail"]

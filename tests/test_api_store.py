@@ -275,7 +275,7 @@ def test_bad_input_gets_a_4xx_with_detail(
     if isinstance(body, dict):
         response = http.request(method, path, json=body)
     else:
-        response = http.request(method, path, content=body)
+        response = http.request(method, path, content=body, headers={"Content-Type": "application/json"})
     assert response.status_code == status, response.text
     if detail is None:
         return

@@ -136,7 +136,9 @@ def test_sync_client_threads(api_server):
 def test_bad_thread_requests(api_server, method, path, body, status, detail):
     with httpx.Client(base_url=api_server.url) as http:
         thread_id = http.post("/threads", json={}).json()["thread_id"]
-        response = http.request(method, path.replace("THREAD", thread_id), content=body)
+        response = http.request(
+            method, path.replace("THREAD", thread_id), content=body, headers={"Content-Type": "application/json"}
+        )
     assert response.status_code == status, response.text
     if detail:
         assert detail in response.json()["detail"]

@@ -131,7 +131,7 @@ def test_cors_preflight_and_headers_on_every_response(http: httpx.Client) -> Non
     assert "content-location" in ok.headers["access-control-expose-headers"]
     missing = http.get(f"/threads/{'0' * 8}-0000-0000-0000-{'0' * 12}", headers={"Origin": ORIGIN})
     assert missing.status_code == 404 and missing.headers["access-control-allow-origin"] == "*"
-    invalid = http.post("/threads", content=b"{", headers={"Origin": ORIGIN})
+    invalid = http.post("/threads", content=b"{", headers={"Origin": ORIGIN, "Content-Type": "application/json"})
     assert invalid.status_code == 400 and invalid.headers["access-control-allow-origin"] == "*"
     assert "access-control-allow-origin" not in http.get("/ok").headers  # no Origin, no CORS headers
 

@@ -134,7 +134,7 @@ def test_long_term_memory_crosses_threads_for_the_same_user_only(client):
 )
 def test_bad_input_gets_a_4xx_with_detail(client, method, path, body, status, detail):
     path = path.replace("THREAD", new_thread(client))
-    response = client.request(method, path, content=body)
+    response = client.request(method, path, content=body, headers={"Content-Type": "application/json"})
     assert response.status_code == status, response.text
     assert detail in response.json()["detail"]
 

@@ -31,7 +31,14 @@ def test_defaults_come_from_config_yml():
         "connect_timeout": 5.0,
         "pool_check_idle": 1.0,
     }
-    assert loaded["server"] == {"host": "127.0.0.1", "port": 8123, "log_level": "INFO", "access_log": True}
+    assert loaded["server"] == {
+        "host": "127.0.0.1",
+        "port": 8123,
+        "log_level": "INFO",
+        "access_log": True,
+        "max_body_bytes": 10 * 1024 * 1024,
+        "allowed_hosts": ["localhost", ".localhost", "127.0.0.1", "::1"],
+    }
     assert loaded["model"]["name"] == "offline:deterministic"
     assert loaded["config_file"] == str(CONFIG)
 

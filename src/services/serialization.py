@@ -5,6 +5,8 @@ from __future__ import annotations
 import base64
 import dataclasses
 import enum
+import json
+import math
 from collections.abc import Mapping
 from datetime import date, datetime, time
 from typing import Any
@@ -16,6 +18,8 @@ from pydantic import BaseModel
 
 def to_jsonable(value: Any) -> Any:
     """A copy of `value` made of dicts, lists, strings, numbers, booleans and None."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None  # as orjson writes NaN and Infinity: JSON has neither
     if value is None or isinstance(value, (str, int, float, bool)):
         return value
     if isinstance(value, Mapping):
@@ -40,5 +44,13 @@ def to_jsonable(value: Any) -> Any:
 
 
 def dumps(value: Any) -> str:
-    """JSON text; orjson encodes plain data natively and asks `to_jsonable` only for the rest."""
-    return orjson.dumps(value, default=to_jsonable, option=orjson.OPT_NON_STR_KEYS).decode()
+    """JSON text; orjson encodes plain data natively and asks `to_jsonable` only for the rest.
+
+    What orjson refuses (integers beyond 64 bits, unpaired surrogates, nesting beyond 255
+    levels: a graph can produce them, and data stored before the input rules existed may
+    hold them) is encoded by the standard library, with surrogates escaped, so that
+    nothing stored can make a read fail."""
+    try:
+        return orjson.dumps(value, default=to_jsonable, option=orjson.OPT_NON_STR_KEYS).decode()
+    except (TypeError, orjson.JSONEncodeError):
+        return json.dumps(to_jsonable(value), ensure_ascii=True, allow_nan=False)

@@ -7,7 +7,6 @@ request type our own lets the web layer be tested in-process without a server.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,13 +14,9 @@ from urllib.parse import unquote_plus
 
 from robyn import Response
 
-from src.services.errors import ServiceError
 from src.services.serialization import dumps
 from src.services.validation import query_flag
-
-
-class BadRequest(ServiceError):
-    """The request could not be read at all (HTTP 400)."""
+from src.web.requests.rules import BadRequest, check_text, parse_json
 
 
 @dataclass(frozen=True)
@@ -53,27 +48,22 @@ class HttpRequest:
         return bool(query_flag(self.param(name), name))
 
     def json(self, *, empty: Any = None) -> Any:
-        """The body as JSON; an empty body reads as `empty` when that is given."""
-        text = self.body.decode("utf-8", errors="replace")
-        if not text.strip():
+        """The body as JSON under the rule of src/web/requests/rules.py; an empty body reads as
+        `empty` when that is given."""
+        if not self.body.strip():
             if empty is not None:
                 return empty
             raise BadRequest("request body is empty; expected a JSON object")
-        try:
-            return json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise BadRequest(
-                f"request body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
-            ) from None
-        except RecursionError:
-            raise BadRequest("request body is nested too deeply") from None
+        return parse_json(self.body)
 
 
 def _decode(name: str, raw: str) -> str:
     try:
-        return unquote_plus(raw, errors="strict")
+        value = unquote_plus(raw, errors="strict")
     except UnicodeDecodeError:
         raise BadRequest(f"query parameter {name!r} is not percent-encoded UTF-8") from None
+    check_text(value, f"query parameter {name!r}")
+    return value
 
 
 def json_response(body: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> Response:

@@ -11,13 +11,15 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 
 from robyn import Request, Response
 from robyn.responses import StreamingResponse
 
 from src.services.errors import Conflict, InvalidRequest, NotFound, ServiceError
 from src.web.cors import CorsPolicy, CorsRefused
-from src.web.http import BadRequest, HttpRequest, error_response
+from src.web.http import HttpRequest, error_response
+from src.web.requests.rules import BadRequest
 from src.web.routing import Handler, HandlerResult, RouteMatcher
 
 logger = logging.getLogger("agent_server")
@@ -44,10 +46,60 @@ def to_http_request(request: Request) -> HttpRequest:
     )
 
 
+@dataclass(frozen=True)
+class RequestLimits:
+    """What a request must be before any handler sees it.
+
+    `allowed_hosts`: Host header names answered (`*` any, `.example.com` its subdomains);
+    `max_body_bytes`: larger bodies get 413 before they are parsed. A body must be JSON
+    (`application/json` or `+json`, else 415): a web page can send a "simple" cross-origin
+    POST with any other type and no CORS preflight, and must not be able to create runs.
+    """
+
+    allowed_hosts: tuple[str, ...] = ("*",)
+    max_body_bytes: int = 10 * 1024 * 1024
+
+    def host_allowed(self, host: str | None) -> bool:
+        if "*" in self.allowed_hosts:
+            return True
+        if not host:
+            return False
+        name = host.strip().lower()
+        if name.startswith("["):  # [::1]:8123
+            name = name[1 : name.find("]")] if "]" in name else name
+        elif name.count(":") == 1:  # example.com:8123 (an IPv6 literal has more colons)
+            name = name.partition(":")[0]
+        return any(
+            name == allowed or (allowed.startswith(".") and (name.endswith(allowed) or name == allowed[1:]))
+            for allowed in self.allowed_hosts
+        )
+
+    def refusal(self, request: HttpRequest) -> Response | None:
+        """The error response for a request that breaks a limit; None for one that does not."""
+        host = request.headers.get("host")
+        if not self.host_allowed(host):
+            return error_response(
+                400, f"Host {host!r} is not served here; add it to server.allowed_hosts (ALLOWED_HOSTS)"
+            )
+        length = request.headers.get("content-length", "")
+        size = int(length) if length.isdigit() else len(request.body)
+        if max(size, len(request.body)) > self.max_body_bytes:
+            return error_response(
+                413, f"request body is larger than {self.max_body_bytes} bytes (server.max_body_bytes)"
+            )
+        if request.body:
+            media_type = request.headers.get("content-type", "").partition(";")[0].strip().lower()
+            if media_type != "application/json" and not media_type.endswith("+json"):
+                shown = repr(media_type) if media_type else "none"
+                return error_response(415, f"Content-Type must be application/json for a request body, got {shown}")
+        return None
+
+
 class RequestPipeline:
-    def __init__(self, cors: CorsPolicy, access_log: bool) -> None:
+    def __init__(self, cors: CorsPolicy, access_log: bool, limits: RequestLimits) -> None:
         self._cors = cors
         self._access_log = access_log
+        self._limits = limits
 
     def wrap(self, handler: Handler) -> RobynHandler:
         """A Robyn handler that runs `handler` through the pipeline."""
@@ -61,7 +113,7 @@ class RequestPipeline:
     async def dispatch(self, handler: Handler, request: HttpRequest) -> HandlerResult:
         started = time.perf_counter()
         try:
-            response = await handler(request)
+            response = self._limits.refusal(request) or await handler(request)
         except ServiceError as exc:
             status = next((code for kind, code in STATUS_BY_ERROR if isinstance(exc, kind)), 400)
             response = error_response(status, str(exc))

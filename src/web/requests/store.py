@@ -1,11 +1,10 @@
 """What the /store routes accept.
 
-Limits beyond the LangGraph API's own schema exist because the Postgres store would
-otherwise fail on the input: NUL characters and unpaired surrogates are rejected by
-`jsonb`/`text`, NaN and Infinity are not JSON, a namespace plus key longer than about
-2.7 kB overflows the primary-key index, and the filter path serialises integers with
-orjson (64-bit only). The in-memory store would accept some of these; rejecting them
-for both keeps the two backends answering alike.
+Every body and query value already follows the JSON rule of rules.py (no NUL, no unpaired
+surrogates, finite 64-bit-safe numbers, bounded nesting). Beyond the LangGraph API's own
+schema, a namespace plus key longer than about 2.7 kB would overflow the Postgres store's
+primary-key index, so keys and namespaces are limited too; the in-memory store would accept
+them, and refusing them for both keeps the two backends answering alike.
 """
 
 from __future__ import annotations
@@ -18,11 +17,9 @@ from src.services.store.service import ItemPut, ItemSearch, NamespaceQuery
 from src.services.validation import MAX_LIMIT, integer, json_type, query_flag
 
 MAX_TEXT_BYTES = 1024  # a key, or a dot-joined namespace, in UTF-8
-MAX_VALUE_DEPTH = 200  # nesting of objects and arrays inside a value or a filter
 MAX_TTL_MINUTES = 1_000_000_000  # about 1,900 years: Postgres intervals overflow not far above
 FILTER_OPERATORS = ("$eq", "$ne", "$gt", "$gte", "$lt", "$lte")
 COMPARISON_OPERATORS = frozenset({"$gt", "$gte", "$lt", "$lte"})
-INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 
 PUT_FIELDS = frozenset({"namespace", "key", "value", "index", "ttl"})
 DELETE_FIELDS = frozenset({"namespace", "key"})
@@ -44,42 +41,6 @@ def require_object(payload: Any, known: frozenset[str]) -> dict[str, Any]:
     return payload
 
 
-def check_text(text: str, where: str) -> None:
-    """Refuse what Postgres text and jsonb cannot hold: NUL characters and unpaired surrogates."""
-    if "\x00" in text:
-        raise InvalidRequest(f"{where} must not contain NUL characters (\\u0000)")
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        raise InvalidRequest(f"{where} must not contain unpaired surrogates (invalid UTF-16 escapes)") from None
-
-
-def check_json(value: Any, where: str, *, int64: bool = False, depth: int = 0) -> None:
-    """Walk a decoded JSON value: finite numbers, storable strings, bounded nesting."""
-    if isinstance(value, str):
-        check_text(value, where)
-    elif isinstance(value, bool) or value is None:
-        return
-    elif isinstance(value, int):
-        if int64 and not INT64_MIN <= value <= INT64_MAX:
-            raise InvalidRequest(f"{where} must be an integer within 64 bits, got {value}")
-    elif isinstance(value, float):
-        if not math.isfinite(value):
-            raise InvalidRequest(f"{where} must be a finite number, got {value}")
-    elif isinstance(value, (dict, list)):
-        if depth >= MAX_VALUE_DEPTH:
-            raise InvalidRequest(f"{where} is nested more than {MAX_VALUE_DEPTH} levels deep")
-        if isinstance(value, dict):
-            for key, item in value.items():
-                check_text(key, f"a key in {where}")
-                check_json(item, f"{where}[{key!r}]", int64=int64, depth=depth + 1)
-        else:
-            for index, item in enumerate(value):
-                check_json(item, f"{where}[{index}]", int64=int64, depth=depth + 1)
-    else:  # not produced by a JSON decoder
-        raise InvalidRequest(f"{where} must be JSON, got {type(value).__name__}")
-
-
 def parse_namespace(value: Any, field: str) -> tuple[str, ...]:
     """A list of labels: non-empty strings without '.', which the API and the Postgres store use as separator."""
     if not isinstance(value, list):
@@ -92,7 +53,6 @@ def parse_namespace(value: Any, field: str) -> tuple[str, ...]:
             raise InvalidRequest(f"{where} must not be empty: namespace labels are non-empty strings")
         if "." in label:
             raise InvalidRequest(f"{where} must not contain '.' (namespaces travel dot-joined), got {label!r}")
-        check_text(label, where)
     if len(".".join(value).encode("utf-8")) > MAX_TEXT_BYTES:
         raise InvalidRequest(f"{field} is too long: at most {MAX_TEXT_BYTES} bytes once dot-joined in UTF-8")
     return tuple(value)
@@ -117,7 +77,6 @@ def parse_key(value: Any) -> str:
         raise InvalidRequest(f"key must be a string, got {json_type(value)}")
     if not value:
         raise InvalidRequest("key must not be empty")
-    check_text(value, "key")
     if len(value.encode("utf-8")) > MAX_TEXT_BYTES:
         raise InvalidRequest(f"key is too long: at most {MAX_TEXT_BYTES} bytes in UTF-8")
     return value
@@ -131,7 +90,6 @@ def parse_index(value: Any) -> Literal[False] | list[str] | None:
     for position, path in enumerate(value):
         if not isinstance(path, str):
             raise InvalidRequest(f"index[{position}] must be a string field path, got {json_type(path)}")
-        check_text(path, f"index[{position}]")
     return value
 
 
@@ -147,10 +105,8 @@ def parse_filter(value: Any) -> dict[str, Any] | None:
     if not isinstance(value, dict):
         raise InvalidRequest(f"filter must be an object, got {json_type(value)}")
     for field, condition in value.items():
-        check_text(field, "a filter field name")
         where = f"filter[{field!r}]"
         if not isinstance(condition, dict):
-            check_json(condition, where, int64=True)
             continue
         if not condition:
             raise InvalidRequest(f"{where} must not be an empty object")
@@ -162,7 +118,6 @@ def parse_filter(value: Any) -> dict[str, Any] | None:
                 )
             if operator in COMPARISON_OPERATORS and not is_number(operand):
                 raise InvalidRequest(f"{where}[{operator!r}] must be a number, got {json_type(operand)}")
-            check_json(operand, f"{where}[{operator!r}]", int64=True)
     return value or None
 
 
@@ -198,7 +153,6 @@ def parse_put(payload: Any) -> ItemPut:
         raise InvalidRequest("value is required")
     if not isinstance(value, dict):
         raise InvalidRequest(f"value must be an object, got {json_type(value)}")
-    check_json(value, "value")
     return ItemPut(namespace, key, value, parse_index(body.get("index")), parse_ttl(body.get("ttl")))
 
 
@@ -229,7 +183,6 @@ def parse_search(payload: Any) -> ItemSearch:
     if query is not None:
         if not isinstance(query, str):
             raise InvalidRequest(f"query must be a string or null, got {json_type(query)}")
-        check_text(query, "query")
     return ItemSearch(prefix, query or None, filter_, limit, offset, parse_refresh_ttl(body.get("refresh_ttl")))
 
 
