@@ -235,14 +235,21 @@ class ServerPool(AsyncConnectionPool[ServerConnection]):
     """psycopg's pool, plus what it does not do when the database goes away and comes back.
 
     Alone, psycopg_pool makes every client wait its whole `timeout` for a connection while
-    the database refuses them, and retries lost connections with a back-off that grows to
-    minutes, so a database that is back can stay unused for a long time. Here the first sign
-    of trouble - a connection that failed its check or came back broken, a wait that timed
-    out - starts a watch that connects every `probe_interval` seconds until the database
-    answers. While it does not, `getconn` raises `DatabaseUnreachable` at once, with the
-    reason (`outage`); once it does, `check()` drops the dead idle connections and opens new
-    ones, whatever psycopg_pool's back-off. Nothing of this costs a statement while the
-    database is fine.
+    the database refuses them; it sleeps 1 s, then 2, 4... between checkouts whose check
+    failed, so after a restart a request can spend its whole timeout meeting dead idle
+    connections; and it retries lost connections with a back-off that grows to minutes, so a
+    database that is back can stay unused for a long time. Here:
+
+    - the first sign of trouble (a connection that fails its check or comes back broken, a
+      wait that times out) starts a watch that connects every `probe_interval` seconds until
+      the database answers. While it does not, `getconn` raises `DatabaseUnreachable` at
+      once, with the reason (`outage`); once it does, `check()` drops the dead idle
+      connections and opens new ones, whatever psycopg_pool's back-off;
+    - `getconn` runs the `check` callback itself: a connection that fails it is closed and
+      the next one tried at once, after the watch's first attempt has told whether the
+      database is gone (then the caller is answered at once) or only that connection was.
+
+    Nothing of this costs a statement while the database is fine.
     """
 
     def __init__(
@@ -256,23 +263,30 @@ class ServerPool(AsyncConnectionPool[ServerConnection]):
     ) -> None:
         self._conninfo = conninfo
         self._connect_kwargs = kwargs
-        self._inner_check = check
+        self._connection_check = check
         self._probe_interval = probe_interval
         self._watch: asyncio.Task[None] | None = None
+        self._probed: asyncio.Future[None] | None = None
         # Why the database cannot be used, while it cannot; None while it answers.
         self.outage: str | None = None
-        super().__init__(conninfo, kwargs=kwargs, check=self._check_or_suspect if check else None, **options)
+        super().__init__(conninfo, kwargs=kwargs, **options)
 
     async def getconn(self, timeout: float | None = None) -> ServerConnection:
-        if self.outage is not None:
-            raise DatabaseUnreachable(self.outage)
-        try:
-            return await super().getconn(timeout)
-        except PoolTimeout as exc:
-            self.suspect()
-            if self.outage is None:
-                raise
-            raise DatabaseUnreachable(self.outage) from exc
+        wait = self.timeout if timeout is None else timeout
+        deadline = time.monotonic() + wait
+        while True:
+            if self.outage is not None:
+                raise DatabaseUnreachable(self.outage)
+            try:
+                conn = await super().getconn(deadline - time.monotonic())
+            except PoolTimeout as exc:
+                self.suspect()
+                if self.outage is not None:
+                    raise DatabaseUnreachable(self.outage) from exc
+                raise PoolTimeout(f"couldn't get a connection after {wait:.2f} sec") from None
+            if await self._usable(conn):
+                return conn
+            await asyncio.wait({self.suspect()}, timeout=max(0.0, deadline - time.monotonic()))
 
     async def putconn(self, conn: ServerConnection) -> None:
         if conn.broken:
@@ -287,37 +301,61 @@ class ServerPool(AsyncConnectionPool[ServerConnection]):
                 await self._watch
         await super().close(timeout)
 
-    def suspect(self) -> None:
-        """Something failed as if the database were gone: find out (one watch at a time)."""
-        if not self.closed and (self._watch is None or self._watch.done()):
-            self._watch = asyncio.get_running_loop().create_task(self._watch_outage(), name=f"{self.name} watch")
+    def suspect(self) -> asyncio.Future[None]:
+        """Something failed as if the database were gone: find out, one watch at a time.
 
-    async def _check_or_suspect(self, conn: ServerConnection) -> None:
-        assert self._inner_check is not None
+        The future is done once the watch has made its first connection attempt."""
+        if self._probed is None or self._watch is None or self._watch.done():
+            loop = asyncio.get_running_loop()
+            self._probed = loop.create_future()
+            if self.closed:
+                self._probed.set_result(None)
+            else:
+                self._watch = loop.create_task(self._watch_outage(self._probed), name=f"{self.name} watch")
+        return self._probed
+
+    async def _usable(self, conn: ServerConnection) -> bool:
+        """Run the check callback; a connection that fails it is closed and handed back to be replaced."""
+        if self._connection_check is None:
+            return True
         try:
-            await self._inner_check(conn)
+            await self._connection_check(conn)
         except Exception:
-            self.suspect()
-            raise
-
-    async def _watch_outage(self) -> None:
-        began = time.monotonic()
-        while True:
-            try:
-                conn = await psycopg.AsyncConnection.connect(self._conninfo, **self._connect_kwargs)
-            except Exception as exc:
-                if self.outage is None:
-                    logger.warning("the database is unavailable: %s", one_line(exc))
-                self.outage = one_line(exc)
-                await asyncio.sleep(self._probe_interval)
-                continue
             await conn.close()
-            break
+            await super().putconn(conn)
+            return False
+        except BaseException:
+            await super().putconn(conn)
+            raise
+        return True
+
+    async def _watch_outage(self, probed: asyncio.Future[None]) -> None:
+        began = time.monotonic()
+        try:
+            while True:
+                try:
+                    conn = await psycopg.AsyncConnection.connect(self._conninfo, **self._connect_kwargs)
+                except Exception as exc:
+                    if self.outage is None:
+                        logger.warning("the database is unavailable: %s", one_line(exc))
+                    self.outage = one_line(exc)
+                    _settle(probed)
+                    await asyncio.sleep(self._probe_interval)
+                    continue
+                await conn.close()
+                break
+        finally:
+            _settle(probed)
         if self.outage is not None:
             logger.info("the database answers again, after %.1f s", time.monotonic() - began)
             self.outage = None
         # Connections that died meanwhile are dropped now, and new ones opened now.
         await self.check()
+
+
+def _settle(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
 
 
 # The pool hands out connections whose rows are dicts, as LangGraph's saver and store need.
