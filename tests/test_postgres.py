@@ -13,9 +13,10 @@ from langgraph.checkpoint.serde.types import _DeltaSnapshot
 from psycopg import sql
 from psycopg.rows import dict_row
 from psycopg.types.json import Json, Jsonb
+from psycopg_pool import AsyncConnectionPool
 
 from src.containers import Container, provide, resolved
-from src.services.database import DatabaseUnavailable, IdleCheck, create_pool, probe
+from src.services.database import DatabaseUnavailable, IdleCheck, create_pool, probe, unavailable_cause
 from src.services.persistence import InlineSerdeSaver, ThreadShardedSaver
 from src.services.schema import MIGRATIONS
 from src.settings import load_settings
@@ -307,29 +308,50 @@ async def test_inline_serde_saver_writes_exactly_the_rows_of_the_stock_saver(pg_
     assert len(interrupt) == 1 and stock.serde.loads_typed((interrupt[0]["type"], interrupt[0]["blob"])) == "last"
 
 
-async def test_pool_pings_only_connections_that_sat_idle(pg_url):
+async def backend_pid(pool) -> int:
+    async with pool.connection() as conn:
+        return (await (await conn.execute("SELECT pg_backend_pid() AS pid")).fetchone())["pid"]
+
+
+def terminate(pid: int) -> None:
+    """Terminate a backend and wait until it is gone (its last message and the end of the connection sent)."""
+    with admin_connect() as admin:
+        assert admin.execute("SELECT pg_terminate_backend(%s, 5000)", (pid,)).fetchone() == (True,)
+    time.sleep(0.05)  # through the loopback interface into the client's socket
+
+
+async def test_pool_pings_only_connections_that_sat_idle_or_heard_from_the_server(pg_url, monkeypatch):
+    pings = []
+    stock_check = AsyncConnectionPool.check_connection
+
+    async def counted(conn):
+        pings.append(conn.info.backend_pid)
+        await stock_check(conn)
+
+    monkeypatch.setattr(AsyncConnectionPool, "check_connection", staticmethod(counted))
     pool = create_pool(pg_url, min_size=1, max_size=1, timeout=5.0, check_idle=0.3)
     await pool.open(wait=True)
     try:
-        async with pool.connection() as conn:
-            first = (await (await conn.execute("SELECT pg_backend_pid() AS pid")).fetchone())["pid"]
-        with admin_connect() as admin:
-            admin.execute("SELECT pg_terminate_backend(%s)", (first,))
-        # Handed back a moment ago: it goes out unchecked, and the one query that
-        # meets the dead connection fails; the pool then discards it.
-        with pytest.raises(psycopg.OperationalError):
-            async with pool.connection() as conn:
-                await conn.execute("SELECT 1")
-        async with pool.connection() as conn:
-            second = (await (await conn.execute("SELECT pg_backend_pid() AS pid")).fetchone())["pid"]
-        assert second != first
-        with admin_connect() as admin:
-            admin.execute("SELECT pg_terminate_backend(%s)", (second,))
-        # Idle past the threshold: the stock check finds it dead and the pool replaces it.
+        first = await backend_pid(pool)  # never handed back yet: pinged
+        # Handed back a moment ago and nothing heard from the server since: no ping.
+        assert await backend_pid(pool) == first and pings == [first]
+        # Terminated while it sat in the pool: the server's last message is there, so it
+        # is pinged, found dead and replaced; no query meets it.
+        terminate(first)
+        second = await backend_pid(pool)
+        assert second != first and first in pings[1:]
+        # Idle past the threshold: pinged although nothing arrived.
         await asyncio.sleep(0.4)
-        async with pool.connection() as conn:
-            third = (await (await conn.execute("SELECT pg_backend_pid() AS pid")).fetchone())["pid"]
-        assert third not in (first, second)
+        pings.clear()
+        assert await backend_pid(pool) == second and pings == [second]
+        # Broken while in use: the one query that meets it fails (503 in the web layer), and
+        # the pool discards it when it comes back.
+        with pytest.raises(psycopg.OperationalError) as caught:
+            async with pool.connection() as conn:
+                terminate(conn.info.backend_pid)
+                await conn.execute("SELECT 1")
+        assert unavailable_cause(caught.value) is caught.value
+        assert await backend_pid(pool) not in (first, second)
     finally:
         await pool.close()
 

@@ -2,7 +2,8 @@
 
 `RequestPipeline.dispatch` turns Robyn's request into an `HttpRequest`, calls the
 handler, maps domain errors to status codes with a `{"detail": ...}` body (never a
-traceback), adds the CORS headers and writes one access-log line. `fallback` answers
+traceback) - a database that cannot be used to 503 with `Retry-After`, anything else
+unexpected to 500 - adds the CORS headers and writes one access-log line. `fallback` answers
 what no route matches: 404 or 405 as JSON, and CORS preflights.
 """
 
@@ -16,6 +17,7 @@ from dataclasses import dataclass
 from robyn import Request, Response
 from robyn.responses import StreamingResponse
 
+from src.services.database import DatabaseUnreachable, one_line, unavailable_cause
 from src.services.errors import Conflict, InvalidRequest, NotFound, ServiceError
 from src.web.cors import CorsPolicy, CorsRefused
 from src.web.http import HttpRequest, error_response
@@ -31,6 +33,9 @@ STATUS_BY_ERROR: tuple[tuple[type[ServiceError], int], ...] = (
     (NotFound, 404),
     (Conflict, 409),
 )
+# Seconds a client is asked to wait before it retries while the database cannot be used: the
+# pool tries the database twice a second and serves again as soon as it answers.
+RETRY_AFTER_SECONDS = 1
 RobynHandler = Callable[[Request], Awaitable[HandlerResult]]
 
 
@@ -117,9 +122,17 @@ class RequestPipeline:
         except ServiceError as exc:
             status = next((code for kind, code in STATUS_BY_ERROR if isinstance(exc, kind)), 400)
             response = error_response(status, str(exc))
-        except Exception:
-            logger.exception("unhandled error in %s %s", request.method, request.path)
-            response = error_response(500, "internal server error; the server log has the details")
+        except Exception as exc:
+            cause = unavailable_cause(exc)
+            if cause is None:
+                logger.exception("unhandled error in %s %s", request.method, request.path)
+                response = error_response(500, "internal server error; the server log has the details")
+            else:
+                # The database's state, not a bug: no traceback, and the client may retry.
+                detail = f"the database is unavailable: {one_line(cause)}"
+                if not isinstance(cause, DatabaseUnreachable):  # the pool logs an outage once, not per request
+                    logger.warning("%s %s: %s", request.method, request.path, detail)
+                response = error_response(503, detail, {"Retry-After": str(RETRY_AFTER_SECONDS)})
         cors = self._cors.response_headers(request.headers.get("origin"))
         if cors and not response.headers.contains("access-control-allow-origin"):  # a preflight has its own
             for name, value in cors.items():
