@@ -33,7 +33,7 @@ from psycopg_pool import PoolTimeout
 from src.services.database import APPLICATION_NAME, DatabaseUnreachable, create_pool, unavailable_cause
 from src.web.cors import CorsPolicy
 from src.web.http import HttpRequest
-from src.web.pipeline import RequestPipeline
+from src.web.pipeline import RequestLimits, RequestPipeline
 from tests.conftest import (
     TEST_CONFIG,
     ServerProcess,
@@ -369,7 +369,7 @@ def pipeline_answer(error: Exception) -> Any:
     async def fail(request: HttpRequest) -> Any:
         raise error
 
-    pipeline = RequestPipeline(CorsPolicy(), access_log=False)
+    pipeline = RequestPipeline(CorsPolicy(), access_log=False, limits=RequestLimits())
     return asyncio_run(pipeline.dispatch(fail, HttpRequest(method="GET", path="/threads/x")))
 
 

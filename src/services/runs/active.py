@@ -22,6 +22,17 @@ class ActiveRun:
     rollback: bool = False
     final: Any = None
     consumers: int = 0
+    # Set once the outcome is known (final values, an error, a cancellation): waiters and
+    # streams end then, even while the run's record is still being written.
+    concluded: asyncio.Event = field(default_factory=asyncio.Event)
+    # What made the run fail, if anything did (a database outage is answered with 503).
+    failure: BaseException | None = None
+
+    def conclude(self, status: str) -> None:
+        if not self.concluded.is_set():
+            self.record["status"] = status
+            self.stream.close()
+            self.concluded.set()
 
 
 def public_run(record: RunRecord) -> dict[str, Any]:

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from langchain_core.messages import BaseMessage, BaseMessageChunk, message_chunk_to_message
 
+from src.services.database import one_line, unavailable_cause
 from src.services.graphs import GraphRegistry
 from src.services.persistence import Checkpointer, delete_run_checkpoints
 from src.services.runs.active import ActiveRun
@@ -21,7 +22,10 @@ from src.services.runs.repository import RunRepository
 from src.services.runs.request import RunRequest
 from src.services.serialization import to_jsonable
 
-logger = logging.getLogger("src.services.runs")
+logger = logging.getLogger(__name__)
+T = TypeVar("T")
+# How often a run's end is written again while the database does not answer.
+RETRY_SECONDS = 0.25
 
 INTERRUPT_KEY = "__interrupt__"
 
@@ -45,17 +49,50 @@ class RunExecutor:
         self._graphs = graphs
         self._runs = runs
         self._checkpointer = checkpointer
+        self._stopping = False
+
+    def stop(self) -> None:
+        """The server is stopping: writes no longer wait for a database that is away."""
+        self._stopping = True
+
+    async def durably(self, run_id: str, write: Callable[[], Awaitable[T]]) -> T:
+        """`write()`, again every RETRY_SECONDS while the database is unavailable, until it succeeds.
+
+        A run's record must end up saying how the run ended, or the run would stay
+        `running` and its thread `busy` with nobody working on them. The caller holds the
+        thread's turn meanwhile, so no later run starts on a thread whose state is not
+        written yet. Errors that are not an outage (bugs) are raised at once, and so is
+        the outage once the server is stopping (the next start settles such runs).
+        """
+        waited = False
+        while True:
+            try:
+                result = await write()
+            except Exception as exc:
+                cause = unavailable_cause(exc)
+                if cause is None or self._stopping:
+                    raise
+                if not waited:
+                    logger.warning("run %s: waiting for the database to record it: %s", run_id, one_line(cause))
+                    waited = True
+                await asyncio.sleep(RETRY_SECONDS)
+                continue
+            if waited:
+                logger.info("run %s: recorded now that the database answers", run_id)
+            return result
 
     async def settle_cancelled(self, active: ActiveRun, error: str) -> None:
         """Record a cancelled run: interrupted, or (rollback) gone with every checkpoint it wrote."""
         run_id, thread_id = active.record["run_id"], active.record["thread_id"]
         if not active.rollback:
-            await self._runs.finish_run(run_id, thread_id, "interrupted", "idle", error=error)
+            await self.durably(
+                run_id, lambda: self._runs.finish_run(run_id, thread_id, "interrupted", "idle", error=error)
+            )
             return
         # Rollback: as if the run had never been made.
-        deleted = await delete_run_checkpoints(self._checkpointer, thread_id, run_id)
-        await self._runs.delete_run(run_id)
-        await self._runs.finish_run(run_id, thread_id, "interrupted", "idle")
+        deleted = await self.durably(run_id, lambda: delete_run_checkpoints(self._checkpointer, thread_id, run_id))
+        await self.durably(run_id, lambda: self._runs.delete_run(run_id))
+        await self.durably(run_id, lambda: self._runs.finish_run(run_id, thread_id, "interrupted", "idle"))
         logger.info("run %s rolled back (%d checkpoints deleted)", run_id, deleted)
 
     async def execute(self, active: ActiveRun) -> tuple[str, str | None]:
@@ -77,7 +114,12 @@ class RunExecutor:
             logger.error("run %s on thread %s failed: %s", run_id, thread_id, message, exc_info=exc)
             active.stream.publish("error", {"error": type(exc).__name__, "message": str(exc)})
             active.final = {"__error__": {"error": type(exc).__name__, "message": str(exc)}}
-            await asyncio.shield(self._runs.finish_run(run_id, thread_id, "error", "error", error=message))
+            active.failure = exc
+            active.conclude("error")
+            failed = self.durably(
+                run_id, lambda: self._runs.finish_run(run_id, thread_id, "error", "error", error=message)
+            )
+            await asyncio.shield(failed)
             return "error", message
         if snapshot is None:
             values, interrupts, by_task, waiting = to_jsonable(outcome.values), [], {}, False
@@ -86,8 +128,13 @@ class RunExecutor:
             by_task = {task.id: to_jsonable(task.interrupts) for task in snapshot.tasks if task.interrupts}
             waiting = bool(interrupts or snapshot.next)
         active.final = {**values, "__interrupt__": interrupts} if interrupts and isinstance(values, dict) else values
-        await self._runs.finish_run(
-            run_id, thread_id, "success", "interrupted" if waiting else "idle", values=values, interrupts=by_task
+        thread_status = "interrupted" if waiting else "idle"
+        active.conclude("success")
+        await self.durably(
+            run_id,
+            lambda: self._runs.finish_run(
+                run_id, thread_id, "success", thread_status, values=values, interrupts=by_task
+            ),
         )
         return "success", None
 

@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from src.services.assistants.service import AssistantService
+from src.services.database import unavailable_cause
 from src.services.errors import Conflict, InvalidRequest, NotFound, ThreadBusy
 from src.services.persistence import Checkpointer, ErasableCheckpointer
 from src.services.runs.active import ActiveRun, public_run
@@ -184,31 +185,35 @@ class RunService:
             async with self._turn(thread_id, started):
                 try:
                     if not started:
-                        await self._runs.start_run(
-                            run_id,
-                            thread_id,
-                            {"graph_id": active.request.graph_id, "assistant_id": active.request.assistant_id},
-                        )
+                        metadata = {"graph_id": active.request.graph_id, "assistant_id": active.request.assistant_id}
+                        await self._executor.durably(run_id, lambda: self._runs.start_run(run_id, thread_id, metadata))
                     active.record["status"] = "running"
                     status, error = await self._executor.execute(active)
                 except asyncio.CancelledError:
                     # Settled while the thread is still ours: a queued run must not start
                     # from checkpoints a rollback is about to delete.
                     status, error = "interrupted", active.cancel_reason or "the run was cancelled"
+                    active.conclude(status)
                     await asyncio.shield(self._executor.settle_cancelled(active, error))
         except asyncio.CancelledError:  # cancelled while still waiting for its turn
             status, error = "interrupted", active.cancel_reason or "the run was cancelled"
+            active.conclude(status)
             await asyncio.shield(self._executor.settle_cancelled(active, error))
         finally:
+            active.conclude(status)
             active.record["status"] = status
-            active.stream.close()
             self._forget(active)
             if active.request.webhook:
                 values = None if status == "error" else active.final
                 self._webhooks.send(active.request.webhook, active.record, values, error, started_at)
             if stateless and active.request.on_completion == "delete":
-                await self._threads.delete_thread(thread_id)
+                await self._executor.durably(run_id, lambda: self._delete_stateless_thread(thread_id))
         logger.debug("run %s on thread %s: %s%s", run_id, thread_id, status, f" ({error})" if error else "")
+
+    async def _delete_stateless_thread(self, thread_id: str) -> None:
+        """A stateless run's thread goes, and with it every checkpoint the run wrote."""
+        await self._checkpointer.adelete_thread(thread_id)
+        await self._threads.delete_thread(thread_id)
 
     def _forget(self, active: ActiveRun) -> None:
         run_id, thread_id = active.record["run_id"], active.record["thread_id"]
@@ -223,7 +228,8 @@ class RunService:
             self._finished.popitem(last=False)
 
     def _cancel(self, active: ActiveRun, reason: str, rollback: bool = False) -> None:
-        if active.task is not None and not active.task.done():
+        # A run whose outcome is known is only writing its record: nothing left to cancel.
+        if active.task is not None and not active.task.done() and not active.concluded.is_set():
             active.cancel_reason = reason
             active.rollback = active.rollback or rollback
             active.task.cancel()
@@ -242,8 +248,9 @@ class RunService:
         return await self._outcome(active)
 
     async def _outcome(self, active: ActiveRun) -> Any:
-        assert active.task is not None
-        await asyncio.shield(active.task)
+        await active.concluded.wait()
+        if active.failure is not None and unavailable_cause(active.failure) is not None:
+            raise active.failure  # the database failed the run: the client hears 503, as for any request
         if active.final is None and active.record["status"] == "interrupted":
             return {"__error__": {"error": "CancelledError", "message": active.cancel_reason or "cancelled"}}
         return active.final
@@ -389,6 +396,7 @@ class RunService:
 
     async def shutdown(self) -> None:
         """Cancel every run (the server is stopping) and wait for their records to settle."""
+        self._executor.stop()
         tasks = [active.task for active in self._active.values() if active.task is not None]
         for active in list(self._active.values()):
             self._cancel(active, "the server stopped")
