@@ -25,7 +25,7 @@ from src.services.health import HealthService, MemoryBackend, PostgresBackend
 from src.services.persistence import MemorySaver, ThreadShardedSaver, init_postgres_store
 from src.services.runs.executor import RunExecutor
 from src.services.runs.repository import MemoryRunRepository, PostgresRunRepository
-from src.services.runs.service import init_run_service
+from src.services.runs.service import RunLimits, init_run_service
 from src.services.schema import init_database
 from src.services.store.service import StoreService
 from src.services.threads.repository import MemoryTables, MemoryThreadRepository, PostgresThreadRepository
@@ -125,7 +125,13 @@ class Container(containers.DeclarativeContainer):
         assistants=assistant_service,
         webhooks=webhooks,
         checkpointer=checkpointer,
-        max_concurrency=config.runs.max_concurrency,
+        limits=providers.Singleton(
+            RunLimits,
+            max_concurrency=config.runs.max_concurrency,
+            max_events_per_run=config.runs.max_events_per_run,
+            finished_kept=config.runs.finished_kept,
+            finished_kept_seconds=config.runs.finished_kept_seconds,
+        ),
     )
     health_service = providers.Singleton(HealthService, backend=backend, graphs=graphs)
     store_service = providers.Singleton(StoreService, store=store)

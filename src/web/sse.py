@@ -12,6 +12,7 @@ within milliseconds.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from typing import Any
@@ -23,6 +24,8 @@ from src.services.runs.streams import StreamEvent
 from src.services.serialization import dumps
 
 DISCONNECT_SECONDS = 0.5
+# A stream parked this long is closed, so that nothing it holds outlives its client.
+ABANDON_SECONDS = 30.0
 HEARTBEAT = ": heartbeat\n\n"
 STREAM_MEDIA_TYPE = "application/octet-stream"  # see sse_response
 
@@ -31,17 +34,46 @@ def format_event(event_id: int | str, event: str, data: Any) -> str:
     return f"id: {event_id}\nevent: {event}\ndata: {dumps(data)}\n\n"
 
 
-async def sse_body(
-    events: AsyncIterator[StreamEvent | None], on_disconnect: Callable[[], None]
+def sse_body(
+    events: AsyncIterator[StreamEvent | None],
+    on_disconnect: Callable[[], None],
+    abandon_after: float = ABANDON_SECONDS,
 ) -> AsyncGenerator[str, None]:
-    """Format run events as SSE, with heartbeats; call `on_disconnect` if the client leaves."""
+    """Format run events as SSE, with heartbeats; call `on_disconnect` if the client leaves.
+
+    A stream Robyn leaves suspended for good would keep its run's events (and everything
+    they reference) alive for as long as the process runs: parked for `abandon_after`
+    seconds, it is closed from here, which releases them."""
+    holder: list[AsyncGenerator[str, None]] = []
+    body = _sse_body(events, on_disconnect, holder, abandon_after)
+    holder.append(body)
+    return body
+
+
+async def _sse_body(
+    events: AsyncIterator[StreamEvent | None],
+    on_disconnect: Callable[[], None],
+    holder: list[AsyncGenerator[str, None]],
+    abandon_after: float,
+) -> AsyncGenerator[str, None]:
     parked_since: list[float] = []
+    told: list[bool] = []
+    closing: list[asyncio.Future[None]] = []
+
+    def tell() -> None:
+        if not told:
+            told.append(True)
+            on_disconnect()
 
     async def watch() -> None:
         while True:
             await asyncio.sleep(DISCONNECT_SECONDS / 4)
-            if parked_since and time.monotonic() - parked_since[0] > DISCONNECT_SECONDS:
-                on_disconnect()
+            parked = time.monotonic() - parked_since[0] if parked_since else 0.0
+            if parked > DISCONNECT_SECONDS:
+                tell()
+            if parked > abandon_after:
+                # Another task closes the generator: it runs the finally below, which cancels this one.
+                closing.append(asyncio.get_running_loop().create_task(holder[0].aclose()))
                 return
 
     watchdog = asyncio.create_task(watch())
@@ -57,8 +89,12 @@ async def sse_body(
         # No await here: when Robyn drops an unfinished stream this runs from the
         # generator's finaliser. A stream that did not finish lost its client.
         watchdog.cancel()
-        if not finished and not watchdog.done():
-            on_disconnect()
+        if not finished:
+            tell()
+            aclose = getattr(events, "aclose", None)
+            if aclose is not None:
+                with contextlib.suppress(RuntimeError):  # no loop left: the process is stopping
+                    closing.append(asyncio.ensure_future(aclose()))
 
 
 def sse_response(body: AsyncGenerator[str, None], headers: dict[str, str] | None = None) -> StreamingResponse:

@@ -41,6 +41,7 @@ SYSTEM_METADATA: dict[str, Any] = {"created_by": "system"}
 # read for this long (one statement less per run). This server's own writes drop the
 # entry at once; a change made by another server on the same database shows within it.
 RESOLVE_CACHE_SECONDS = 1.0
+RESOLVE_CACHE_SIZE = 1024
 CONFIGURABLE_AND_CONTEXT = (
     "Cannot specify both configurable and context. Prefer setting context alone. Context was introduced "
     "in LangGraph 0.6.0 and is the long term planned replacement for configurable."
@@ -178,6 +179,8 @@ class AssistantService:
             record = cached[1]
         else:
             record = await self._record(assistant_id, value)
+            if len(self._resolved) >= RESOLVE_CACHE_SIZE:  # assistants are many: keep the latest lookups
+                self._resolved.pop(next(iter(self._resolved)))
             self._resolved[assistant_id] = (time.monotonic(), record)
         # A copy: the run merges its own config into what it gets.
         return copy.deepcopy(public_assistant(record))

@@ -68,7 +68,7 @@ class ThreadFollower:
                         yield f"{run_id}:{position}", event, data
                     if self._closed:
                         return
-                if start <= len(run.stream.events):  # not already past the run's end
-                    yield f"{run_id}:{len(run.stream.events)}", "metadata", {"status": "run_done", "run_id": run_id}
+                if start <= run.stream.length:  # not already past the run's end
+                    yield f"{run_id}:{run.stream.length}", "metadata", {"status": "run_done", "run_id": run_id}
         finally:
             self.close()

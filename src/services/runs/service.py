@@ -14,6 +14,7 @@ import time
 import uuid
 from collections import OrderedDict
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -26,7 +27,7 @@ from src.services.runs.executor import RunExecutor
 from src.services.runs.follower import ThreadFollower, thread_event_id
 from src.services.runs.repository import NewRun, RunRecord, RunRepository
 from src.services.runs.request import THREAD_STREAM_MODES, CancelSelection, RunRequest, apply_assistant
-from src.services.runs.streams import HEARTBEAT_SECONDS, StreamEvent
+from src.services.runs.streams import HEARTBEAT_SECONDS, RunStream, StreamEvent
 from src.services.runs.turns import ThreadTurns
 from src.services.threads.repository import ThreadRepository
 from src.services.threads.service import parse_thread_id
@@ -34,8 +35,17 @@ from src.services.webhooks import WebhookSender
 
 logger = logging.getLogger(__name__)
 
-# Finished runs whose events stay available to late `join`/`stream` callers.
-FINISHED_STREAMS_KEPT = 256
+
+@dataclass(frozen=True)
+class RunLimits:
+    """How much the run service holds at once (settings under `runs.`)."""
+
+    max_concurrency: int = 32  # runs executing at once; more wait as pending
+    max_events_per_run: int = 20_000  # events a run keeps for its consumers
+    # Finished runs whose events stay for late `join`/`stream` callers: at most this many,
+    # for at most this long.
+    finished_kept: int = 256
+    finished_kept_seconds: float = 60.0
 
 
 class RunService:
@@ -57,21 +67,22 @@ class RunService:
         assistants: AssistantService,
         webhooks: WebhookSender,
         checkpointer: Checkpointer,
-        max_concurrency: int,
+        limits: RunLimits,
     ) -> None:
-        if max_concurrency < 1:
-            raise ValueError(f"max_concurrency must be >= 1, got {max_concurrency}")
+        if limits.max_concurrency < 1:
+            raise ValueError(f"max_concurrency must be >= 1, got {limits.max_concurrency}")
         self._threads = threads
         self._runs = runs
         self._executor = executor
         self._assistants = assistants
         self._webhooks = webhooks
         self._checkpointer = checkpointer
-        self._slots = asyncio.Semaphore(max_concurrency)
+        self._limits = limits
+        self._slots = asyncio.Semaphore(limits.max_concurrency)
         self._turns = ThreadTurns()
         self._active: dict[str, ActiveRun] = {}
         self._by_thread: dict[str, list[str]] = {}
-        self._finished: OrderedDict[str, ActiveRun] = OrderedDict()
+        self._finished: OrderedDict[str, tuple[float, ActiveRun]] = OrderedDict()
         # Thread streams (GET /threads/{id}/stream) waiting for the next run of their thread.
         self._followers: dict[str, set[ThreadFollower]] = {}
 
@@ -111,7 +122,9 @@ class RunService:
             if started:
                 self._give_turn_back(thread_id)
             raise
-        active = ActiveRun(record=public_run(record), request=request)
+        active = ActiveRun(
+            record=public_run(record), request=request, stream=RunStream(self._limits.max_events_per_run)
+        )
         self._active[run_id] = active
         self._by_thread.setdefault(thread_id, []).append(run_id)
         for follower in self._followers.get(thread_id, ()):
@@ -223,9 +236,20 @@ class RunService:
             runs.remove(run_id)
         if not runs:
             self._by_thread.pop(thread_id, None)
-        self._finished[run_id] = active
-        while len(self._finished) > FINISHED_STREAMS_KEPT:
+        self._finished[run_id] = (time.monotonic(), active)
+        self._prune_finished()
+
+    def _prune_finished(self) -> None:
+        oldest = time.monotonic() - self._limits.finished_kept_seconds
+        while self._finished and (
+            len(self._finished) > self._limits.finished_kept or next(iter(self._finished.values()))[0] < oldest
+        ):
             self._finished.popitem(last=False)
+
+    def _finished_run(self, run_id: str) -> ActiveRun | None:
+        self._prune_finished()
+        kept = self._finished.get(run_id)
+        return kept[1] if kept is not None else None
 
     def _cancel(self, active: ActiveRun, reason: str, rollback: bool = False) -> None:
         # A run whose outcome is known is only writing its record: nothing left to cancel.
@@ -316,7 +340,7 @@ class RunService:
             run_id, position = thread_event_id(last_event_id)
             kept = [
                 run
-                for run in (*self._finished.values(), *self._active.values())
+                for run in (*(kept for _, kept in self._finished.values()), *self._active.values())
                 if run.record["thread_id"] == thread_id
             ]
             kept.sort(key=lambda run: run.record["created_at"])
@@ -344,7 +368,7 @@ class RunService:
         record = await self._runs.get_run(run_id)
         if record is None or record["thread_id"] != thread_id:
             raise NotFound(f"Run {run_id!r} not found on thread {thread_id!r}")
-        return self._active.get(run_id) or self._finished.get(run_id)
+        return self._active.get(run_id) or self._finished_run(run_id)
 
     # Managing --------------------------------------------------------------------
 
@@ -410,14 +434,14 @@ async def init_run_service(
     assistants: AssistantService,
     webhooks: WebhookSender,
     checkpointer: Checkpointer,
-    max_concurrency: int,
+    limits: RunLimits,
 ) -> AsyncIterator[RunService]:
     """Resource: the run service, after marking runs a previous process left in flight; on
     shutdown, runs are cancelled before the pool closes."""
     orphaned = await runs.recover()
     if orphaned:
         logger.info("%d run(s) cut short by the last stop marked error", orphaned)
-    service = RunService(threads, runs, executor, assistants, webhooks, checkpointer, max_concurrency)
+    service = RunService(threads, runs, executor, assistants, webhooks, checkpointer, limits)
     try:
         yield service
     finally:
