@@ -22,17 +22,31 @@ class ActiveRun:
     rollback: bool = False
     final: Any = None
     consumers: int = 0
-    # Set once the outcome is known (final values, an error, a cancellation): waiters and
-    # streams end then, even while the run's record is still being written.
+    # Set once the outcome is known (final values, an error, a cancellation).
     concluded: asyncio.Event = field(default_factory=asyncio.Event)
+    # Set once the run's end is written, or the database stopped it from being written for
+    # now: waiters answer and streams end then (see `settle`).
+    settled: asyncio.Event = field(default_factory=asyncio.Event)
     # What made the run fail, if anything did (a database outage is answered with 503).
     failure: BaseException | None = None
+    # Why the run's end is not written yet: the database is away (its writes are retried).
+    stalled: BaseException | None = None
 
     def conclude(self, status: str) -> None:
         if not self.concluded.is_set():
             self.record["status"] = status
-            self.stream.close()
             self.concluded.set()
+
+    def settle(self) -> None:
+        if not self.settled.is_set():
+            self.stream.close()
+            self.settled.set()
+
+    def stall(self, cause: BaseException) -> None:
+        """The run's end cannot be written while the database is away: release its waiters."""
+        if self.stalled is None:
+            self.stalled = cause
+        self.settle()
 
 
 def public_run(record: RunRecord) -> dict[str, Any]:

@@ -55,7 +55,7 @@ class RunExecutor:
         """The server is stopping: writes no longer wait for a database that is away."""
         self._stopping = True
 
-    async def durably(self, run_id: str, write: Callable[[], Awaitable[T]]) -> T:
+    async def durably(self, active: ActiveRun, write: Callable[[], Awaitable[T]]) -> T:
         """`write()`, again every RETRY_SECONDS while the database is unavailable, until it succeeds.
 
         A run's record must end up saying how the run ended, or the run would stay
@@ -64,6 +64,7 @@ class RunExecutor:
         written yet. Errors that are not an outage (bugs) are raised at once, and so is
         the outage once the server is stopping (the next start settles such runs).
         """
+        run_id = active.record["run_id"]
         waited = False
         while True:
             try:
@@ -74,6 +75,7 @@ class RunExecutor:
                     raise
                 if not waited:
                     logger.warning("run %s: waiting for the database to record it: %s", run_id, one_line(cause))
+                    active.stall(exc)
                     waited = True
                 await asyncio.sleep(RETRY_SECONDS)
                 continue
@@ -86,13 +88,13 @@ class RunExecutor:
         run_id, thread_id = active.record["run_id"], active.record["thread_id"]
         if not active.rollback:
             await self.durably(
-                run_id, lambda: self._runs.finish_run(run_id, thread_id, "interrupted", "idle", error=error)
+                active, lambda: self._runs.finish_run(run_id, thread_id, "interrupted", "idle", error=error)
             )
             return
         # Rollback: as if the run had never been made.
-        deleted = await self.durably(run_id, lambda: delete_run_checkpoints(self._checkpointer, thread_id, run_id))
-        await self.durably(run_id, lambda: self._runs.delete_run(run_id))
-        await self.durably(run_id, lambda: self._runs.finish_run(run_id, thread_id, "interrupted", "idle"))
+        deleted = await self.durably(active, lambda: delete_run_checkpoints(self._checkpointer, thread_id, run_id))
+        await self.durably(active, lambda: self._runs.delete_run(run_id))
+        await self.durably(active, lambda: self._runs.finish_run(run_id, thread_id, "interrupted", "idle"))
         logger.info("run %s rolled back (%d checkpoints deleted)", run_id, deleted)
 
     async def execute(self, active: ActiveRun) -> tuple[str, str | None]:
@@ -117,7 +119,7 @@ class RunExecutor:
             active.failure = exc
             active.conclude("error")
             failed = self.durably(
-                run_id, lambda: self._runs.finish_run(run_id, thread_id, "error", "error", error=message)
+                active, lambda: self._runs.finish_run(run_id, thread_id, "error", "error", error=message)
             )
             await asyncio.shield(failed)
             return "error", message
@@ -131,7 +133,7 @@ class RunExecutor:
         thread_status = "interrupted" if waiting else "idle"
         active.conclude("success")
         await self.durably(
-            run_id,
+            active,
             lambda: self._runs.finish_run(
                 run_id, thread_id, "success", thread_status, values=values, interrupts=by_task
             ),

@@ -199,7 +199,7 @@ class RunService:
                 try:
                     if not started:
                         metadata = {"graph_id": active.request.graph_id, "assistant_id": active.request.assistant_id}
-                        await self._executor.durably(run_id, lambda: self._runs.start_run(run_id, thread_id, metadata))
+                        await self._executor.durably(active, lambda: self._runs.start_run(run_id, thread_id, metadata))
                     active.record["status"] = "running"
                     status, error = await self._executor.execute(active)
                 except asyncio.CancelledError:
@@ -212,6 +212,10 @@ class RunService:
             status, error = "interrupted", active.cancel_reason or "the run was cancelled"
             active.conclude(status)
             await asyncio.shield(self._executor.settle_cancelled(active, error))
+        except Exception as exc:  # a bug, or the database gone while stopping: never silent
+            status, error = "error", f"{type(exc).__name__}: {exc}"
+            logger.exception("run %s on thread %s could not be carried out", run_id, thread_id)
+            active.failure = active.failure or exc
         finally:
             active.conclude(status)
             active.record["status"] = status
@@ -219,8 +223,11 @@ class RunService:
             if active.request.webhook:
                 values = None if status == "error" else active.final
                 self._webhooks.send(active.request.webhook, active.record, values, error, started_at)
-            if stateless and active.request.on_completion == "delete":
-                await self._executor.durably(run_id, lambda: self._delete_stateless_thread(thread_id))
+            try:
+                if stateless and active.request.on_completion == "delete":
+                    await self._executor.durably(active, lambda: self._delete_stateless_thread(thread_id))
+            finally:
+                active.settle()
         logger.debug("run %s on thread %s: %s%s", run_id, thread_id, status, f" ({error})" if error else "")
 
     async def _delete_stateless_thread(self, thread_id: str) -> None:
@@ -272,9 +279,10 @@ class RunService:
         return await self._outcome(active)
 
     async def _outcome(self, active: ActiveRun) -> Any:
-        await active.concluded.wait()
-        if active.failure is not None and unavailable_cause(active.failure) is not None:
-            raise active.failure  # the database failed the run: the client hears 503, as for any request
+        await active.settled.wait()
+        for cause in (active.failure, active.stalled):
+            if cause is not None and unavailable_cause(cause) is not None:
+                raise cause  # the database failed the run, or holds up its end: the client hears 503
         if active.final is None and active.record["status"] == "interrupted":
             return {"__error__": {"error": "CancelledError", "message": active.cancel_reason or "cancelled"}}
         return active.final
