@@ -92,6 +92,12 @@ def create_app(container: Container, started_at: float | None = None) -> Robyn:
     begun = started_at if started_at is not None else time.monotonic()
     pipeline = container.request_pipeline()
     objects = RouteObjects()
+    registered: list[tuple[str, RouteSpec]] = []
+    for area, cls in ROUTE_CLASSES:
+        for spec in routes_of(cls):
+            app.add_route(spec.method, spec.path, pipeline.wrap(objects.handler(cls, spec.name)))
+            registered.append((area, spec))
+    docs = DocsRoutes(registered)
 
     async def stop(signum: int) -> None:
         logger.info("received %s: shutting down", signal.Signals(signum).name)
@@ -117,6 +123,7 @@ def create_app(container: Container, started_at: float | None = None) -> Robyn:
             graphs = await provide(container.graphs)
             for route_object in await provide(container.route_objects):
                 objects.bind(route_object)
+            docs.describe_server(graphs.ids, (await provide(container.store_service)).supports_ttl)
             # Every served graph has its default assistant before the first request.
             await (await provide(container.assistant_service)).ensure_defaults()
         except Exception as exc:
@@ -140,12 +147,6 @@ def create_app(container: Container, started_at: float | None = None) -> Robyn:
     app.startup_handler(startup)
     app.shutdown_handler(shutdown)
 
-    registered: list[tuple[str, RouteSpec]] = []
-    for area, cls in ROUTE_CLASSES:
-        for spec in routes_of(cls):
-            app.add_route(spec.method, spec.path, pipeline.wrap(objects.handler(cls, spec.name)))
-            registered.append((area, spec))
-    docs = DocsRoutes(registered)
     for spec in routes_of(DocsRoutes):
         app.add_route(spec.method, spec.path, pipeline.wrap(getattr(docs, spec.name)))
     matcher = RouteMatcher([*(spec for _, spec in registered), *routes_of(DocsRoutes)])
