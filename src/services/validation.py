@@ -97,6 +97,9 @@ def integer(body: dict[str, Any], key: str, default: int, minimum: int = 0, maxi
     value = body.get(key)
     if value is None:
         return default
+    # JSON has one number type: 10.0 is the integer 10 (JSON Schema agrees), 10.5 is not.
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
     if isinstance(value, bool) or not isinstance(value, int):
         raise InvalidRequest(f"{key} must be an integer, got {json_type(value)}")
     return _bounded(key, value, minimum, maximum)
