@@ -13,6 +13,13 @@ from src.services.errors import InvalidRequest
 
 # Postgres's integer: larger limits and offsets would fail in the database instead.
 MAX_INT = 2**31 - 1
+# A checkpoint as the server hands it out (state, history); clients send it back as they got it.
+CHECKPOINT_FIELDS: dict[str, type] = {
+    "thread_id": str,
+    "checkpoint_ns": str,
+    "checkpoint_id": str,
+    "checkpoint_map": dict,
+}
 TRUE_TEXTS = frozenset({"true", "1", "yes"})
 FALSE_TEXTS = frozenset({"false", "0", "no"})
 
@@ -66,6 +73,20 @@ def optional_string(body: dict[str, Any], key: str, *, required: bool = False) -
     if not isinstance(value, str):
         raise InvalidRequest(f"{key} must be a string, got {json_type(value)}")
     return value
+
+
+def checkpoint_object(value: Any, field: str = "checkpoint") -> dict[str, Any]:
+    """A checkpoint object: its known fields of their types (null means unset), no others.
+    The checkpointer fails on an id or namespace that is no string, so it must never get one."""
+    checkpoint = require_object(value, field)
+    for key, item in checkpoint.items():
+        kind = CHECKPOINT_FIELDS.get(key)
+        if kind is None:
+            reject_unknown({key: item}, frozenset(CHECKPOINT_FIELDS))
+        elif item is not None and not isinstance(item, kind):
+            expected = "a string" if kind is str else "an object"
+            raise InvalidRequest(f"{field}.{key} must be {expected}, got {json_type(item)}")
+    return checkpoint
 
 
 def reject_unknown(body: dict[str, Any], known: frozenset[str], unsupported: frozenset[str] = frozenset()) -> None:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from src.services import assistants, runs, store_api, threads
+from src.services import assistants, runs, store_api, threads, validation
 from src.services.validation import MAX_INT
 from src.web.apidoc import JsonSchema, Param
 
@@ -79,15 +79,18 @@ METADATA = nullable({"type": "object", "description": "Free-form JSON metadata"}
 CONFIG: JsonSchema = {
     "type": "object",
     "description": "The LangGraph API's Config; other keys are passed to the graph's config as they are",
-    "properties": {"tags": STRING_LIST, "recursion_limit": {"type": "integer"}, "configurable": JSON_OBJECT},
+    "properties": {
+        "tags": STRING_LIST,
+        "recursion_limit": {"type": "integer"},
+        "configurable": nullable(JSON_OBJECT),
+        "metadata": nullable({"type": "object", "description": "Merged into the run's metadata"}),
+    },
 }
 # A checkpoint as the server hands it out (state, history): clients send it back as they got it.
 CHECKPOINT = closed(
     {
-        "thread_id": nullable({"type": "string"}),
-        "checkpoint_ns": nullable({"type": "string"}),
-        "checkpoint_id": nullable({"type": "string"}),
-        "checkpoint_map": nullable(JSON_OBJECT),
+        key: nullable({"type": "string"} if kind is str else JSON_OBJECT)
+        for key, kind in validation.CHECKPOINT_FIELDS.items()
     }
 )
 CHECKPOINT_OR_ID = nullable({"anyOf": [{"type": "string", "description": "A checkpoint id"}, CHECKPOINT]})
@@ -95,6 +98,7 @@ SORT_ORDER = nullable(enum(threads.SORT_ORDERS))
 
 # --- assistants --------------------------------------------------------------------
 
+NON_EMPTY: JsonSchema = {"type": "object", "minProperties": 1}
 # The LangGraph API answers 400 when both are given: config.configurable and context mirror each other.
 _NOT_CONFIGURABLE_AND_CONTEXT: JsonSchema = {
     "not": {
@@ -104,9 +108,9 @@ _NOT_CONFIGURABLE_AND_CONTEXT: JsonSchema = {
             "config": {
                 "type": "object",
                 "required": ["configurable"],
-                "properties": {"configurable": {"minProperties": 1}},
+                "properties": {"configurable": NON_EMPTY},
             },
-            "context": {"type": "object", "minProperties": 1},
+            "context": NON_EMPTY,
         },
     }
 }
@@ -158,7 +162,7 @@ ASSISTANT_SET_LATEST = closed({"version": VERSION}, ("version",))
 
 XRAY = Param(
     "xray",
-    {"anyOf": [{"type": "boolean"}, {"type": "integer", "minimum": 1, "maximum": MAX_INT}]},
+    {"anyOf": [{"type": "boolean"}, {"type": "integer", "minimum": 1}]},
     "Include subgraphs: true, or how many levels deep",
 )
 RECURSE = Param("recurse", {"type": "boolean"}, "Also list the subgraphs' subgraphs")

@@ -6,7 +6,7 @@ from robyn import Response
 
 from src.services.errors import InvalidRequest
 from src.services.threads import ThreadService
-from src.services.validation import json_type, query_integer, reject_unknown
+from src.services.validation import checkpoint_object, json_type, query_integer, reject_unknown, require_object
 from src.web.apidoc import Doc
 from src.web.http import HttpRequest, json_response, no_content
 from src.web.routing import route
@@ -72,15 +72,14 @@ class ThreadRoutes:
 
     @route("POST", "/threads/:thread_id/state/checkpoint", doc=Doc((200, 404, 422), THREAD_STATE_AT))
     async def post_state_at(self, request: HttpRequest) -> Response:
-        body = request.json()
-        if not isinstance(body, dict) or not isinstance(body.get("checkpoint"), dict):
-            raise InvalidRequest("body must be an object with a checkpoint object")
+        body = require_object(request.json())
         reject_unknown(body, STATE_AT_FIELDS)
+        checkpoint = checkpoint_object(body.get("checkpoint"))
         subgraphs = body.get("subgraphs")
         if subgraphs is not None and not isinstance(subgraphs, bool):
             raise InvalidRequest(f"subgraphs must be a boolean, got {json_type(subgraphs)}")
         thread_id = request.path_params["thread_id"]
-        return json_response(await self._threads.state(thread_id, body["checkpoint"], bool(subgraphs)))
+        return json_response(await self._threads.state(thread_id, checkpoint, bool(subgraphs)))
 
     @route("POST", "/threads/:thread_id/state", doc=Doc((200, 404, 409, 422), THREAD_STATE_UPDATE))
     async def update_state(self, request: HttpRequest) -> Response:
