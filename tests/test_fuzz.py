@@ -1,24 +1,25 @@
 """Schemathesis fuzzing of every operation in /openapi.json, against the real server on memory and on Postgres.
 
-Each operation gets its examples, schemathesis's coverage cases (every enum value, every
-boundary, each field left out or of the wrong type, undeclared methods and content types)
-and MAX_EXAMPLES generated cases, half valid and half invalid, from a fixed seed. Every
-response must be a documented status with its documented content type, never a 5xx, and
-every error must be JSON `{"detail": "..."}`.
+Each operation gets schemathesis's coverage cases (every enum value, every boundary, each field
+left out or of the wrong type, undeclared methods and content types) and MAX_EXAMPLES generated
+cases, valid and invalid, from a fixed seed. Every response must be a documented status with its
+documented content type, never a 5xx; every error must be JSON `{"detail": "..."}`; valid requests
+must not be refused as invalid (400/422). Generated path parameters sometimes name a seeded thread,
+run and assistant, so the cases get past 404.
 
 Left out of generation, each for a reason outside the web layer:
 - GET /threads/{thread_id}/stream: an event stream that follows the thread's runs and never ends;
 - NUL characters ("\\u0000") in strings: Postgres text and jsonb cannot hold them, and the
-  services do not yet refuse them everywhere (known, to be covered by dedicated tests);
-- lone surrogates ("\\ud800"): same (strings are generated as encodable UTF-8 only);
-- integers beyond 64 bits: orjson cannot write them back (bodies with one are filtered out);
+  services do not refuse them everywhere yet (known; dedicated tests will cover them);
+- lone surrogates ("\\ud800"): the same (strings are generated as encodable UTF-8 only);
+- integers beyond 64 bits: orjson cannot write them back (cases with one are filtered out);
 - deep nesting and huge `limit` values: the generated documents are shallow, and limits stay
   within the documented maximum in valid cases;
 - requests the services answer with a 500 today, each named in `known_service_bug`;
-- the `multipart/form-data` probe without a boundary: Robyn fails to read such a request
-  before any of our code runs and answers 500 text/plain itself;
-- methods Robyn does not route at all (QUERY and other non-standard tokens): Robyn answers
-  405 text/plain itself. `test_undeclared_methods_are_json_405` covers the ones it routes.
+- what Robyn answers before any of our code runs, leaving the request body unread so that the
+  next request on the connection stalls: a `multipart/form-data` body without a boundary (500
+  text/plain) and methods it does not route (QUERY and other non-standard tokens: 405 text/plain).
+  `test_undeclared_methods_are_json_405` covers the methods it routes.
 """
 
 from __future__ import annotations
@@ -27,7 +28,6 @@ import os
 import re
 import uuid
 from collections import Counter
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -61,6 +61,7 @@ KNOWN_REFUSALS = (
     # tells those, the request document cannot.
     "cannot update the state",
 )
+# orjson writes integers of 64 bits at most.
 INT64 = range(-(2**63), 2**63)
 # Loopback (the test server allows it) on the discard port: nothing listens, the call fails at once.
 LOCAL_WEBHOOK = "http://127.0.0.1:9/fuzz"
@@ -229,14 +230,14 @@ CHECKS = [
 
 
 @pytest.fixture(scope="module")
-def tally() -> Counter[tuple[str, int]]:
-    """(generation mode, status) of every fuzzed request on one server."""
+def tally(api_server: ServerProcess) -> Counter[tuple[str, int]]:
+    """(generation mode, status) of every fuzzed request on one server (so one per backend)."""
     return Counter()
 
 
 @pytest.fixture(scope="module")
-def refused() -> list[str]:
-    """Valid requests the server refused as invalid, with its reason."""
+def refused(api_server: ServerProcess) -> list[str]:
+    """Valid requests one server refused as invalid, with its reason."""
     return []
 
 
@@ -270,8 +271,8 @@ def test_valid_requests_are_accepted(
 
 
 @pytest.fixture(scope="module")
-def documented(api_server: ServerProcess) -> Iterator[dict[str, Any]]:
-    yield httpx.get(f"{api_server.url}/openapi.json").json()
+def documented(api_server: ServerProcess) -> dict[str, Any]:
+    return httpx.get(f"{api_server.url}/openapi.json").json()
 
 
 def concrete(template: str) -> str:
