@@ -129,6 +129,12 @@ def test_sync_client_threads(api_server):
         ("POST", "/threads/THREAD/state", '{"values": {}}', 409, "has no graph yet"),
         ("GET", f"/threads/THREAD/state/{uuid.uuid4()}", None, 200, None),
         ("POST", "/threads/THREAD/history", '{"limit": "ten"}', 422, "limit must be an integer"),
+        ("POST", "/threads/THREAD/history", '{"limit": 1.5}', 422, "limit must be an integer"),
+        ("POST", "/threads/THREAD/history", '{"limit": 10.0}', 200, None),  # JSON's integer 10
+        ("POST", "/threads/THREAD/state/checkpoint", '{"checkpoint": {}, "subgraphs": 1}', 422, "subgraphs must be"),
+        ("POST", "/threads/THREAD/state/checkpoint", '{"checkpoint": {}, "at": 1}', 422, "unknown field 'at'"),
+        ("GET", "/threads/%FF", None, 400, "path parameter 'thread_id' is not percent-encoded UTF-8"),
+        ("GET", "/threads/PERCENT_ENCODED_THREAD", None, 200, None),
         ("DELETE", f"/threads/{uuid.uuid4()}", None, 404, "not found"),
         ("POST", f"/threads/{uuid.uuid4()}/copy", None, 404, "not found"),
     ],
@@ -136,6 +142,8 @@ def test_sync_client_threads(api_server):
 def test_bad_thread_requests(api_server, method, path, body, status, detail):
     with httpx.Client(base_url=api_server.url) as http:
         thread_id = http.post("/threads", json={}).json()["thread_id"]
+        # A path parameter is percent-decoded: %2D is '-'.
+        path = path.replace("PERCENT_ENCODED_THREAD", thread_id.replace("-", "%2D"))
         response = http.request(
             method, path.replace("THREAD", thread_id), content=body, headers={"Content-Type": "application/json"}
         )

@@ -15,6 +15,13 @@ from src.services.errors import InvalidRequest
 MAX_INT = 2**31 - 1
 # The most items one page of a search or list may ask for, as in the LangGraph API.
 MAX_LIMIT = 1000
+# A checkpoint as the server hands it out (state, history); clients send it back as they got it.
+CHECKPOINT_FIELDS: dict[str, type] = {
+    "thread_id": str,
+    "checkpoint_ns": str,
+    "checkpoint_id": str,
+    "checkpoint_map": dict,
+}
 TRUE_TEXTS = frozenset({"true", "1", "yes"})
 FALSE_TEXTS = frozenset({"false", "0", "no"})
 
@@ -70,6 +77,20 @@ def optional_string(body: dict[str, Any], key: str, *, required: bool = False) -
     return value
 
 
+def checkpoint_object(value: Any, field: str = "checkpoint") -> dict[str, Any]:
+    """A checkpoint object: its known fields of their types (null means unset), no others.
+    The checkpointer fails on an id or namespace that is no string, so it must never get one."""
+    checkpoint = require_object(value, field)
+    for key, item in checkpoint.items():
+        kind = CHECKPOINT_FIELDS.get(key)
+        if kind is None:
+            reject_unknown({key: item}, frozenset(CHECKPOINT_FIELDS))
+        elif item is not None and not isinstance(item, kind):
+            expected = "a string" if kind is str else "an object"
+            raise InvalidRequest(f"{field}.{key} must be {expected}, got {json_type(item)}")
+    return checkpoint
+
+
 def reject_unknown(body: dict[str, Any], known: frozenset[str], unsupported: frozenset[str] = frozenset()) -> None:
     """Refuse fields this endpoint does not know, and name those it knows but does not honour."""
     for key, value in body.items():
@@ -99,6 +120,9 @@ def integer(body: dict[str, Any], key: str, default: int, minimum: int = 0, maxi
     value = body.get(key)
     if value is None:
         return default
+    # JSON has one number type: 10.0 is the integer 10 (JSON Schema agrees), 10.5 is not.
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
     if isinstance(value, bool) or not isinstance(value, int):
         raise InvalidRequest(f"{key} must be an integer, got {json_type(value)}")
     return _bounded(key, value, minimum, maximum)

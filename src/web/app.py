@@ -87,9 +87,10 @@ class RouteObjects:
 class Lifecycle:
     """Start-up, signals and shutdown of one server process around its container."""
 
-    def __init__(self, container: Container, objects: RouteObjects, begun: float) -> None:
+    def __init__(self, container: Container, objects: RouteObjects, docs: DocsRoutes, begun: float) -> None:
         self._container = container
         self._objects = objects
+        self._docs = docs
         self._begun = begun
         self._stopping: list[asyncio.Task[None]] = []
 
@@ -103,6 +104,8 @@ class Lifecycle:
             for route_object in route_objects:
                 self._objects.bind(route_object)
             graphs = await provide(self._container.graphs)
+            store = await provide(self._container.store_service)
+            self._docs.describe_server(graphs.ids, store.supports_ttl)
         except Exception as exc:
             logger.error("start-up failed: %s", describe_error(exc))
             try:
@@ -136,14 +139,19 @@ class Lifecycle:
         exit_now(0)
 
 
-def register_routes(app: Robyn, pipeline: RequestPipeline, cors: CorsPolicy, objects: RouteObjects) -> None:
+def registered_routes() -> list[tuple[str, RouteSpec]]:
+    """Every route of every route class, with its API area (the OpenAPI tag)."""
+    return [(area, spec) for area, cls in ROUTE_CLASSES for spec in routes_of(cls)]
+
+
+def register_routes(
+    app: Robyn, pipeline: RequestPipeline, cors: CorsPolicy, objects: RouteObjects, docs: DocsRoutes
+) -> None:
     """Every route class's handlers, the OpenAPI document of them, and the JSON 404/405 fallback."""
-    registered: list[tuple[str, RouteSpec]] = []
-    for area, cls in ROUTE_CLASSES:
+    registered = registered_routes()
+    for _, cls in ROUTE_CLASSES:
         for spec in routes_of(cls):
             app.add_route(spec.method, spec.path, pipeline.wrap(objects.handler(cls, spec.name)))
-            registered.append((area, spec))
-    docs = DocsRoutes(registered)
     for spec in routes_of(DocsRoutes):
         app.add_route(spec.method, spec.path, pipeline.wrap(getattr(docs, spec.name)))
     matcher = RouteMatcher([*(spec for _, spec in registered), *routes_of(DocsRoutes)])
@@ -160,8 +168,9 @@ def create_app(container: Container, started_at: float | None = None) -> Robyn:
     robyn_config.log_level = "WARN"
     app = Robyn(__file__, config=robyn_config)
     objects = RouteObjects()
-    lifecycle = Lifecycle(container, objects, started_at if started_at is not None else time.monotonic())
+    docs = DocsRoutes(registered_routes())
+    lifecycle = Lifecycle(container, objects, docs, started_at if started_at is not None else time.monotonic())
     app.startup_handler(lifecycle.startup)
     app.shutdown_handler(lifecycle.shutdown)
-    register_routes(app, container.request_pipeline(), container.cors_policy(), objects)
+    register_routes(app, container.request_pipeline(), container.cors_policy(), objects, docs)
     return app

@@ -7,10 +7,10 @@ request type our own lets the web layer be tested in-process without a server.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import unquote_plus
+from urllib.parse import unquote, unquote_plus
 
 from robyn import Response
 
@@ -19,13 +19,37 @@ from src.services.validation import query_flag
 from src.web.requests.rules import BadRequest, check_text, parse_json
 
 
+class PathParams(Mapping[str, str]):
+    """Path parameters as Robyn hands them over (still percent-encoded), decoded when read.
+
+    Decoding on read makes a value that is not percent-encoded UTF-8 a `BadRequest` (400)
+    raised inside the handler, where the pipeline answers it, instead of a crash while
+    the request is being built.
+    """
+
+    def __init__(self, raw: Mapping[str, str]) -> None:
+        self._raw = dict(raw)
+
+    def __getitem__(self, name: str) -> str:
+        try:
+            return unquote(self._raw[name], errors="strict")
+        except UnicodeDecodeError:
+            raise BadRequest(f"path parameter {name!r} is not percent-encoded UTF-8") from None
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._raw)
+
+    def __len__(self) -> int:
+        return len(self._raw)
+
+
 @dataclass(frozen=True)
 class HttpRequest:
     """One request: method, path, path parameters, raw query, lower-cased headers and body."""
 
     method: str
     path: str
-    path_params: Mapping[str, str] = field(default_factory=dict)
+    path_params: Mapping[str, str] = field(default_factory=dict)  # a `PathParams` when built from Robyn's
     # Robyn 0.88 hands query values over still percent-encoded; `param` decodes them.
     query: Mapping[str, list[str]] = field(default_factory=dict)
     headers: Mapping[str, str] = field(default_factory=dict)

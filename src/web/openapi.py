@@ -8,15 +8,30 @@ from typing import Any
 from robyn import Response
 
 from src import __version__
+from src.web.apidoc import Doc
 from src.web.http import HttpRequest, json_response
 from src.web.routing import PATH_PARAM, RouteSpec, route, routes_of
+from src.web.schemas import PATH_PARAMS, components
 
 ERROR_SCHEMA = {
     "type": "object",
     "properties": {"detail": {"type": "string", "description": "What was wrong with the request"}},
     "required": ["detail"],
 }
-ERROR_CODES = {"400": "Unreadable request body", "404": "Not found", "409": "Conflict", "422": "Invalid fields"}
+STATUS_TEXT = {
+    200: "Success (server-sent events for streams)",
+    202: "Accepted: the run is being cancelled",
+    204: "Done, no content",
+    400: "Unreadable request: a body that is not JSON, a query string that is not UTF-8",
+    404: "Not found",
+    409: "Conflict with the current state",
+    422: "Invalid fields or unsupported options",
+    503: "Postgres does not answer",
+}
+INFO_DESCRIPTION = (
+    "A self-hosted server for LangGraph graphs, speaking the LangGraph API. Every error is JSON "
+    '`{"detail": "..."}`; a known path asked with another method answers 405 with an `Allow` header.'
+)
 DOCS_PAGE = """<!DOCTYPE html>
 <html>
   <head>
@@ -34,38 +49,63 @@ DOCS_PAGE = """<!DOCTYPE html>
 """
 
 
+def _parameters(spec: RouteSpec) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = [
+        {"name": name, "in": "path", "required": True, "schema": PATH_PARAMS[name]}
+        for name in PATH_PARAM.findall(spec.path)
+    ]
+    for param in spec.doc.params:
+        described: dict[str, Any] = {"name": param.name, "in": param.location, "required": param.required}
+        if param.description:
+            described["description"] = param.description
+        described["schema"] = param.schema
+        if param.schema.get("type") == "array":  # repeated: ?stream_mode=a&stream_mode=b
+            described.update(style="form", explode=True)
+        found.append(described)
+    return found
+
+
+def _responses(spec: RouteSpec) -> dict[str, Any]:
+    doc = spec.doc
+    codes = set(doc.responses)
+    if doc.body is not None or doc.params:
+        codes.add(400)
+    responses: dict[str, Any] = {}
+    for code in sorted(codes):
+        response: dict[str, Any] = {"description": STATUS_TEXT[code]}
+        if code >= 400:
+            response["content"] = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+        elif code == 200:
+            response["content"] = {doc.media_type: {}}
+        responses[str(code)] = response
+    return responses
+
+
 def _operation(method: str, spec: RouteSpec, area: str) -> dict[str, Any]:
-    responses: dict[str, Any] = {"200": {"description": "Success"}}
-    if spec.name.endswith("stream") or spec.path.endswith("/stream"):
-        responses["200"] = {"description": "Server-sent events", "content": {"text/event-stream": {}}}
-    elif method == "delete":
-        responses = {"204": {"description": "Deleted"}}
-    for code, text in ERROR_CODES.items():
-        responses[code] = {
-            "description": text,
-            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
-        }
     stateless = "" if ":thread_id" in spec.path or not spec.path.startswith("/runs") else "stateless_"
     operation: dict[str, Any] = {
         "operationId": f"{area}_{stateless}{spec.name}_{method}",
         "summary": spec.name.replace("_", " ").capitalize(),
         "tags": [area.capitalize()],
-        "parameters": [
-            {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
-            for name in PATH_PARAM.findall(spec.path)
-        ],
-        "responses": responses,
+        "parameters": _parameters(spec),
+        "responses": _responses(spec),
     }
-    if method in ("post", "put", "patch"):
+    if spec.doc.description:
+        operation["description"] = spec.doc.description
+    if spec.doc.body is not None:
         operation["requestBody"] = {
-            "required": False,
-            "content": {"application/json": {"schema": {"type": "object"}}},
+            "required": spec.doc.body_required,
+            "content": {"application/json": {"schema": spec.doc.body}},
         }
     return operation
 
 
-def build_openapi(routes: Iterable[tuple[str, RouteSpec]]) -> dict[str, Any]:
-    """OpenAPI 3.1 for every registered route (area, spec): paths, methods, parameters and error shape."""
+def build_openapi(
+    routes: Iterable[tuple[str, RouteSpec]], graph_ids: list[str], store_ttl: bool = False
+) -> dict[str, Any]:
+    """OpenAPI 3.1 for every registered route (area, spec): paths, parameters, bodies, status codes and
+    error shape. `graph_ids` (the served graphs) are the values of graph and assistant ids; `store_ttl`
+    says whether store items may have a TTL."""
     paths: dict[str, dict[str, Any]] = {}
     for area, spec in routes:
         method = spec.method.lower()
@@ -73,13 +113,9 @@ def build_openapi(routes: Iterable[tuple[str, RouteSpec]]) -> dict[str, Any]:
         paths.setdefault(path, {})[method] = _operation(method, spec, area)
     return {
         "openapi": "3.1.0",
-        "info": {
-            "title": "agent-server",
-            "version": __version__,
-            "description": "A self-hosted server for LangGraph graphs, speaking the LangGraph API.",
-        },
+        "info": {"title": "agent-server", "version": __version__, "description": INFO_DESCRIPTION},
         "paths": dict(sorted(paths.items())),
-        "components": {"schemas": {"Error": ERROR_SCHEMA}},
+        "components": {"schemas": {"Error": ERROR_SCHEMA, **components(graph_ids, store_ttl)}},
     }
 
 
@@ -88,14 +124,24 @@ class DocsRoutes:
 
     def __init__(self, routes: Iterable[tuple[str, RouteSpec]]) -> None:
         self._routes = list(routes)
+        self._graph_ids: list[str] = []
+        self._store_ttl = False
         self._document: dict[str, Any] | None = None
 
-    @route("GET", "/openapi.json")
+    def describe_server(self, graph_ids: Iterable[str], store_ttl: bool) -> None:
+        """What the document says about this server, known once it has started (before any request):
+        the graphs it serves, whether its store expires items."""
+        self._graph_ids = list(graph_ids)
+        self._store_ttl = store_ttl
+        self._document = None
+
+    @route("GET", "/openapi.json", doc=Doc(description="This document"))
     async def openapi(self, request: HttpRequest) -> Response:
         if self._document is None:  # built on first use
-            self._document = build_openapi([*self._routes, *(("system", spec) for spec in routes_of(DocsRoutes))])
+            routes = [*self._routes, *(("system", spec) for spec in routes_of(DocsRoutes))]
+            self._document = build_openapi(routes, self._graph_ids, self._store_ttl)
         return json_response(self._document)
 
-    @route("GET", "/docs")
+    @route("GET", "/docs", doc=Doc(media_type="text/html", description="This document in Swagger UI"))
     async def docs(self, request: HttpRequest) -> Response:
         return Response(status_code=200, headers={"Content-Type": "text/html; charset=utf-8"}, description=DOCS_PAGE)

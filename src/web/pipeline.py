@@ -20,7 +20,7 @@ from robyn.responses import StreamingResponse
 from src.services.database import DatabaseUnreachable, one_line, unavailable_cause
 from src.services.errors import Conflict, InvalidRequest, NotFound, ServiceError
 from src.web.cors import CorsPolicy, CorsRefused
-from src.web.http import HttpRequest, error_response
+from src.web.http import HttpRequest, PathParams, error_response
 from src.web.requests.rules import BadRequest
 from src.web.routing import Handler, HandlerResult, RouteMatcher
 
@@ -44,7 +44,7 @@ def to_http_request(request: Request) -> HttpRequest:
     return HttpRequest(
         method=request.method,
         path=request.url.path,
-        path_params=dict(request.path_params or {}),
+        path_params=PathParams(request.path_params or {}),
         query=request.query_params.to_dict(),
         headers={name.lower(): value for name, value in request.headers.to_dict().items()},
         body=body.encode() if isinstance(body, str) else bytes(body or b""),

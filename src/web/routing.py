@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 from robyn import Response
 from robyn.responses import StreamingResponse
 
+from src.web.apidoc import Doc
 from src.web.http import HttpRequest
 
 ROUTE_ATTRIBUTE = "__agent_server_routes__"
@@ -31,14 +32,15 @@ class RouteSpec:
     method: str
     path: str  # Robyn's template: /threads/:thread_id
     name: str  # the handler method's name
+    doc: Doc = Doc()  # what the OpenAPI document says about it
 
 
-def route(method: str, *paths: str) -> Callable[[F], F]:
-    """Mark a route-class method as the handler of `method` on each of `paths`."""
+def route(method: str, *paths: str, doc: Doc | None = None) -> Callable[[F], F]:
+    """Mark a route-class method as the handler of `method` on each of `paths`, documented by `doc`."""
 
     def mark(function: F) -> F:
-        marks: list[tuple[str, str]] = getattr(function, ROUTE_ATTRIBUTE, [])
-        marks.extend((method.upper(), path) for path in paths)
+        marks: list[tuple[str, str, Doc]] = getattr(function, ROUTE_ATTRIBUTE, [])
+        marks.extend((method.upper(), path, doc or Doc()) for path in paths)
         setattr(function, ROUTE_ATTRIBUTE, marks)
         return function
 
@@ -49,8 +51,8 @@ def routes_of(cls: type) -> list[RouteSpec]:
     """Every (method, path) a route class serves, in definition order."""
     found = []
     for name, member in vars(cls).items():
-        for method, path in getattr(member, ROUTE_ATTRIBUTE, []):
-            found.append(RouteSpec(method, path, name))
+        for method, path, doc in getattr(member, ROUTE_ATTRIBUTE, []):
+            found.append(RouteSpec(method, path, name, doc))
     return found
 
 

@@ -22,12 +22,12 @@ from src.services.validation import (
     MAX_LIMIT,
     choice,
     integer,
-    json_type,
     optional_object,
     optional_string,
     reject_unknown,
     require_object,
 )
+from src.web.requests.config import parse_config
 
 CREATE_FIELDS = frozenset(
     {"assistant_id", "graph_id", "config", "context", "metadata", "if_exists", "name", "description"}
@@ -39,23 +39,6 @@ VERSIONS_FIELDS = frozenset({"metadata", "limit", "offset"})
 LATEST_FIELDS = frozenset({"version"})
 BOOLEAN_TRUE = ("true", "True")
 BOOLEAN_FALSE = ("false", "False")
-
-
-def _config(body: dict[str, Any]) -> dict[str, Any] | None:
-    """The LangGraph API's Config schema: tags (strings), recursion_limit (integer), configurable (object)."""
-    config = optional_object(body, "config")
-    if config is None:
-        return None
-    tags = config.get("tags")
-    if tags is not None and (not isinstance(tags, list) or not all(isinstance(tag, str) for tag in tags)):
-        raise InvalidRequest("config.tags must be a list of strings")
-    limit = config.get("recursion_limit")
-    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int)):
-        raise InvalidRequest(f"config.recursion_limit must be an integer, got {json_type(limit)}")
-    configurable = config.get("configurable")
-    if configurable is not None and not isinstance(configurable, dict):
-        raise InvalidRequest(f"config.configurable must be an object, got {json_type(configurable)}")
-    return config
 
 
 def parse_create(payload: Any) -> AssistantCreate:
@@ -73,7 +56,7 @@ def parse_create(payload: Any) -> AssistantCreate:
     return AssistantCreate(
         graph_id=graph_id,
         assistant_id=assistant_id,
-        config=_config(body),
+        config=parse_config(body),
         context=optional_object(body, "context"),
         metadata=optional_object(body, "metadata") or {},
         if_exists=choice(body, "if_exists", IF_EXISTS, "raise"),
@@ -87,7 +70,7 @@ def parse_patch(payload: Any) -> AssistantPatch:
     reject_unknown(body, PATCH_FIELDS)
     return AssistantPatch(
         graph_id=optional_string(body, "graph_id"),
-        config=_config(body),
+        config=parse_config(body),
         context=optional_object(body, "context"),
         metadata=optional_object(body, "metadata"),
         name=optional_string(body, "name"),

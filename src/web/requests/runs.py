@@ -30,6 +30,7 @@ from src.services.validation import (
     reject_unknown,
     require_object,
 )
+from src.web.requests.config import parse_config
 
 RUN_FIELDS = frozenset(
     {
@@ -123,10 +124,8 @@ def parse_run_request(payload: Any, *, stateless: bool) -> RunRequest:
         raise InvalidRequest("send either input or command, not both")
     if graph_input is not None and not isinstance(graph_input, (dict, list)):
         raise InvalidRequest(f"input must be an object, got {type(graph_input).__name__}")
-    given = optional_object(body, "config") or {}
+    given = parse_config(body) or {}
     configurable = given.get("configurable") or {}
-    if not isinstance(configurable, dict):
-        raise InvalidRequest("config.configurable must be an object")
     checkpoint = _checkpoint(body)
     checkpoint_id = body.get("checkpoint_id")
     if checkpoint_id is not None and not isinstance(checkpoint_id, str):
@@ -190,7 +189,7 @@ def parse_cancel_action(action: str | None) -> bool:
 def parse_cancel_selection(payload: Any) -> CancelSelection:
     body = require_object(payload)
     reject_unknown(body, CANCEL_FIELDS)
-    thread_id = parse_thread_id(body["thread_id"]) if body.get("thread_id") else None
+    thread_id = parse_thread_id(body["thread_id"]) if body.get("thread_id") is not None else None
     run_ids = body.get("run_ids")
     status = body.get("status")
     if run_ids is not None and (not isinstance(run_ids, list) or not run_ids):

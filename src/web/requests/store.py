@@ -17,6 +17,9 @@ from src.services.store.service import ItemPut, ItemSearch, NamespaceQuery
 from src.services.validation import MAX_LIMIT, integer, json_type, query_flag
 
 MAX_TEXT_BYTES = 1024  # a key, or a dot-joined namespace, in UTF-8
+# The Postgres store writes the TTL as an interval in seconds; below this it would print
+# it in scientific notation, which Postgres does not read.
+MIN_TTL_MINUTES = 0.001
 MAX_TTL_MINUTES = 1_000_000_000  # about 1,900 years: Postgres intervals overflow not far above
 FILTER_OPERATORS = ("$eq", "$ne", "$gt", "$gte", "$lt", "$lte")
 COMPARISON_OPERATORS = frozenset({"$gt", "$gte", "$lt", "$lte"})
@@ -126,8 +129,11 @@ def parse_ttl(value: Any) -> float | None:
         return None
     if not is_number(value):
         raise InvalidRequest(f"ttl must be a number of minutes or null, got {json_type(value)}")
-    if not math.isfinite(value) or not 0 < value <= MAX_TTL_MINUTES:
-        raise InvalidRequest(f"ttl must be more than 0 and at most {MAX_TTL_MINUTES} minutes, got {value}")
+    if not math.isfinite(value) or not MIN_TTL_MINUTES <= value <= MAX_TTL_MINUTES:
+        raise InvalidRequest(
+            f"ttl must be more than 0 (at least {MIN_TTL_MINUTES} minutes) and at most {MAX_TTL_MINUTES} minutes, "
+            f"got {value}"
+        )
     return float(value)
 
 

@@ -18,13 +18,24 @@ from src.services.threads.models import (
     ThreadSearch,
 )
 from src.services.threads.service import parse_thread_id
-from src.services.validation import MAX_LIMIT, choice, integer, optional_object, reject_unknown, require_object
+from src.services.validation import (
+    MAX_LIMIT,
+    checkpoint_object,
+    choice,
+    integer,
+    json_type,
+    optional_object,
+    reject_unknown,
+    require_object,
+)
 
 CREATE_FIELDS = frozenset({"thread_id", "metadata", "if_exists"})
 SEARCH_FIELDS = frozenset({"metadata", "values", "status", "ids", "limit", "offset", "sort_by", "sort_order", "select"})
 COUNT_FIELDS = frozenset({"metadata", "values", "status"})
 HISTORY_FIELDS = frozenset({"limit", "before", "metadata", "checkpoint"})
 UPDATE_STATE_FIELDS = frozenset({"values", "as_node", "checkpoint", "checkpoint_id"})
+# The body of POST /threads/{id}/state/checkpoint (the LangGraph API's ThreadStateCheckpointRequest).
+STATE_AT_FIELDS = frozenset({"checkpoint", "subgraphs"})
 
 
 def parse_create(payload: Any) -> ThreadCreate:
@@ -32,10 +43,7 @@ def parse_create(payload: Any) -> ThreadCreate:
     reject_unknown(body, CREATE_FIELDS, frozenset({"supersteps", "ttl"}))
     thread_id = parse_thread_id(body["thread_id"]) if body.get("thread_id") is not None else None
     metadata = optional_object(body, "metadata") or {}
-    if_exists = body.get("if_exists") or "raise"
-    if if_exists not in IF_EXISTS:
-        raise InvalidRequest(f"if_exists must be one of {', '.join(IF_EXISTS)}, got {if_exists!r}")
-    return ThreadCreate(thread_id, metadata, if_exists)
+    return ThreadCreate(thread_id, metadata, choice(body, "if_exists", IF_EXISTS, "raise"))
 
 
 def _filter(body: dict[str, Any]) -> ThreadFilter:
@@ -84,9 +92,25 @@ def parse_patch(payload: Any) -> dict[str, Any]:
 
 
 def _checkpoint(value: Any, field: str) -> str | dict[str, Any] | None:
-    if value is not None and not isinstance(value, (str, dict)):
+    """A checkpoint id, or a checkpoint object as the server hands it out (or a config holding one)."""
+    if value is None or isinstance(value, str):
+        return value
+    if not isinstance(value, dict):
         raise InvalidRequest(f"{field} must be a checkpoint id or an object with checkpoint_id")
-    return value
+    if "configurable" in value:  # a RunnableConfig is accepted too
+        return {"configurable": checkpoint_object(value["configurable"], f"{field}.configurable")}
+    return checkpoint_object(value, field)
+
+
+def parse_state_at(payload: Any) -> tuple[dict[str, Any], bool]:
+    """POST /threads/{id}/state/checkpoint: the checkpoint, and whether to include subgraphs."""
+    body = require_object(payload)
+    reject_unknown(body, STATE_AT_FIELDS)
+    checkpoint = checkpoint_object(body.get("checkpoint"))
+    subgraphs = body.get("subgraphs")
+    if subgraphs is not None and not isinstance(subgraphs, bool):
+        raise InvalidRequest(f"subgraphs must be a boolean, got {json_type(subgraphs)}")
+    return checkpoint, bool(subgraphs)
 
 
 def parse_history(payload: Any) -> HistoryQuery:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from robyn import Response
 
 from src.services.assistants.service import AssistantService
+from src.web.apidoc import Doc
 from src.web.http import HttpRequest, json_response, no_content
 from src.web.requests.assistants import (
     parse_count,
@@ -16,17 +17,29 @@ from src.web.requests.assistants import (
     parse_xray,
 )
 from src.web.routing import route
+from src.web.schemas import (
+    ASSISTANT_COUNT,
+    ASSISTANT_CREATE,
+    ASSISTANT_PATCH,
+    ASSISTANT_SEARCH,
+    ASSISTANT_SET_LATEST,
+    ASSISTANT_VERSIONS,
+    DELETE_THREADS,
+    LATEST_VERSION,
+    RECURSE,
+    XRAY,
+)
 
 
 class AssistantRoutes:
     def __init__(self, assistants: AssistantService) -> None:
         self._assistants = assistants
 
-    @route("POST", "/assistants")
+    @route("POST", "/assistants", doc=Doc((200, 400, 404, 409, 422), ASSISTANT_CREATE))
     async def create(self, request: HttpRequest) -> Response:
         return json_response(await self._assistants.create(parse_create(request.json())))
 
-    @route("POST", "/assistants/search")
+    @route("POST", "/assistants/search", doc=Doc((200, 404, 422), ASSISTANT_SEARCH, body_required=False))
     async def search(self, request: HttpRequest) -> Response:
         page = await self._assistants.search(parse_search(request.json(empty={})))
         # The LangGraph API's pagination headers: a total past this page when more follow.
@@ -36,34 +49,39 @@ class AssistantRoutes:
             headers["X-Pagination-Next"] = str(page.offset + page.limit)
         return json_response(page.assistants, headers=headers)
 
-    @route("POST", "/assistants/count")
+    @route("POST", "/assistants/count", doc=Doc((200, 404, 422), ASSISTANT_COUNT, body_required=False))
     async def count(self, request: HttpRequest) -> Response:
         return json_response(await self._assistants.count(parse_count(request.json(empty={}))))
 
-    @route("GET", "/assistants/:assistant_id")
+    @route("GET", "/assistants/:assistant_id", doc=Doc((200, 404, 422)))
     async def get(self, request: HttpRequest) -> Response:
         return json_response(await self._assistants.get(request.path_params["assistant_id"]))
 
-    @route("PATCH", "/assistants/:assistant_id")
+    @route("PATCH", "/assistants/:assistant_id", doc=Doc((200, 400, 404, 422), ASSISTANT_PATCH))
     async def patch(self, request: HttpRequest) -> Response:
         assistant_id = request.path_params["assistant_id"]
         return json_response(await self._assistants.patch(assistant_id, parse_patch(request.json())))
 
-    @route("DELETE", "/assistants/:assistant_id")
+    @route("DELETE", "/assistants/:assistant_id", doc=Doc((204, 404, 422), params=(DELETE_THREADS,)))
     async def delete(self, request: HttpRequest) -> Response:
         await self._assistants.delete(request.path_params["assistant_id"], request.flag("delete_threads"))
         return no_content()
 
-    @route("GET", "/assistants/:assistant_id/graph")
+    @route("GET", "/assistants/:assistant_id/graph", doc=Doc((200, 404, 422), params=(XRAY,)))
     async def graph(self, request: HttpRequest) -> Response:
         xray = parse_xray(request.param("xray"))
         return json_response(await self._assistants.graph(request.path_params["assistant_id"], xray))
 
-    @route("GET", "/assistants/:assistant_id/schemas")
+    @route("GET", "/assistants/:assistant_id/schemas", doc=Doc((200, 404, 422)))
     async def schemas(self, request: HttpRequest) -> Response:
         return json_response(await self._assistants.schemas(request.path_params["assistant_id"]))
 
-    @route("GET", "/assistants/:assistant_id/subgraphs", "/assistants/:assistant_id/subgraphs/:namespace")
+    @route(
+        "GET",
+        "/assistants/:assistant_id/subgraphs",
+        "/assistants/:assistant_id/subgraphs/:namespace",
+        doc=Doc((200, 404, 422), params=(RECURSE,)),
+    )
     async def subgraphs(self, request: HttpRequest) -> Response:
         return json_response(
             await self._assistants.subgraphs(
@@ -71,12 +89,20 @@ class AssistantRoutes:
             )
         )
 
-    @route("POST", "/assistants/:assistant_id/versions")
+    @route(
+        "POST",
+        "/assistants/:assistant_id/versions",
+        doc=Doc((200, 404, 422), ASSISTANT_VERSIONS, body_required=False),
+    )
     async def versions(self, request: HttpRequest) -> Response:
         query = parse_versions(request.json(empty={}))
         return json_response(await self._assistants.versions(request.path_params["assistant_id"], query))
 
-    @route("POST", "/assistants/:assistant_id/latest")
+    @route(
+        "POST",
+        "/assistants/:assistant_id/latest",
+        doc=Doc((200, 404, 422), ASSISTANT_SET_LATEST, params=(LATEST_VERSION,)),
+    )
     async def set_latest(self, request: HttpRequest) -> Response:
         version = parse_latest(request.json(empty={}), request.param("version"))
         return json_response(await self._assistants.set_latest(request.path_params["assistant_id"], version))

@@ -11,6 +11,7 @@ from src.services.errors import InvalidRequest
 from src.services.runs.active import ActiveRun
 from src.services.runs.request import RunRequest
 from src.services.runs.service import RunService
+from src.web.apidoc import Doc
 from src.web.http import HttpRequest, json_response, no_content
 from src.web.requests.runs import (
     parse_cancel_action,
@@ -20,7 +21,19 @@ from src.web.requests.runs import (
     parse_stream_modes,
 )
 from src.web.routing import route
+from src.web.schemas import (
+    CANCEL_ACTION,
+    CANCEL_WAIT,
+    JOIN_STREAM,
+    RUN_CANCEL_MANY,
+    RUN_CREATE,
+    RUN_LIST,
+    THREAD_STREAM,
+)
 from src.web.sse import sse_body, sse_response
+
+# What creating a run may answer: the thread (or assistant) missing, a busy thread, bad fields.
+CREATE_RESPONSES = (200, 404, 409, 422)
 
 
 def _last_event_id(request: HttpRequest) -> int | None:
@@ -61,40 +74,49 @@ class RunRoutes:
         body = sse_body(self._runs.events(active, modes, after), gone)
         return sse_response(body, {"Location": f"{location}/stream", "Content-Location": location})
 
-    @route("POST", "/threads/:thread_id/runs", "/runs")
+    @route("POST", "/threads/:thread_id/runs", "/runs", doc=Doc(CREATE_RESPONSES, RUN_CREATE))
     async def create(self, request: HttpRequest) -> Response:
         active = await self._runs.create(request.path_params.get("thread_id"), self._run_request(request))
         return json_response(active.record, headers={"Content-Location": _run_location(active.record)})
 
-    @route("POST", "/threads/:thread_id/runs/stream", "/runs/stream")
+    @route(
+        "POST",
+        "/threads/:thread_id/runs/stream",
+        "/runs/stream",
+        doc=Doc(CREATE_RESPONSES, RUN_CREATE, media_type="text/event-stream"),
+    )
     async def create_stream(self, request: HttpRequest) -> StreamingResponse:
         active = await self._runs.create(request.path_params.get("thread_id"), self._run_request(request))
         return self._stream(active, active.request.on_disconnect == "cancel")
 
-    @route("POST", "/threads/:thread_id/runs/wait", "/runs/wait")
+    @route("POST", "/threads/:thread_id/runs/wait", "/runs/wait", doc=Doc(CREATE_RESPONSES, RUN_CREATE))
     async def create_wait(self, request: HttpRequest) -> Response:
         result = await self._runs.wait(request.path_params.get("thread_id"), self._run_request(request))
         return json_response(result)
 
-    @route("GET", "/threads/:thread_id/runs")
+    @route("GET", "/threads/:thread_id/runs", doc=Doc((200, 404, 422), params=RUN_LIST))
     async def list_runs(self, request: HttpRequest) -> Response:
         limit, offset, status = parse_list(request.param("limit"), request.param("offset"), request.param("status"))
         return json_response(await self._runs.list(request.path_params["thread_id"], limit, offset, status))
 
-    @route("GET", "/threads/:thread_id/runs/:run_id")
+    @route("GET", "/threads/:thread_id/runs/:run_id", doc=Doc((200, 404, 422)))
     async def get(self, request: HttpRequest) -> Response:
         return json_response(await self._runs.get(request.path_params["thread_id"], request.path_params["run_id"]))
 
-    @route("DELETE", "/threads/:thread_id/runs/:run_id")
+    @route("DELETE", "/threads/:thread_id/runs/:run_id", doc=Doc((204, 404, 409, 422)))
     async def delete(self, request: HttpRequest) -> Response:
         await self._runs.delete(request.path_params["thread_id"], request.path_params["run_id"])
         return no_content()
 
-    @route("GET", "/threads/:thread_id/runs/:run_id/join")
+    @route("GET", "/threads/:thread_id/runs/:run_id/join", doc=Doc((200, 404, 422)))
     async def join(self, request: HttpRequest) -> Response:
         return json_response(await self._runs.join(request.path_params["thread_id"], request.path_params["run_id"]))
 
-    @route("GET", "/threads/:thread_id/runs/:run_id/stream")
+    @route(
+        "GET",
+        "/threads/:thread_id/runs/:run_id/stream",
+        doc=Doc((200, 404, 422), params=JOIN_STREAM, media_type="text/event-stream"),
+    )
     async def join_stream(self, request: HttpRequest) -> StreamingResponse:
         active = await self._runs.find_for_stream(request.path_params["thread_id"], request.path_params["run_id"])
         modes = [mode for mode in request.params("stream_mode") if mode] or None
@@ -102,7 +124,11 @@ class RunRoutes:
             parse_stream_modes(modes, [])
         return self._stream(active, request.flag("cancel_on_disconnect"), modes, _last_event_id(request))
 
-    @route("GET", "/threads/:thread_id/stream")
+    @route(
+        "GET",
+        "/threads/:thread_id/stream",
+        doc=Doc((200, 404, 422), params=THREAD_STREAM, media_type="text/event-stream"),
+    )
     async def thread_stream(self, request: HttpRequest) -> StreamingResponse:
         # The SDKs send `stream_mode` (repeated); the LangGraph API reads `stream_modes` (comma-separated).
         modes = _comma_separated([*request.params("stream_mode"), *request.params("stream_modes")]) or None
@@ -111,13 +137,17 @@ class RunRoutes:
         )
         return sse_response(sse_body(follower.events(), follower.close))
 
-    @route("POST", "/threads/:thread_id/runs/:run_id/cancel")
+    @route(
+        "POST",
+        "/threads/:thread_id/runs/:run_id/cancel",
+        doc=Doc((202, 204, 404, 409, 422), params=(CANCEL_WAIT, CANCEL_ACTION)),
+    )
     async def cancel(self, request: HttpRequest) -> Response:
         wait, rollback = request.flag("wait"), parse_cancel_action(request.param("action"))
         await self._runs.cancel(request.path_params["thread_id"], request.path_params["run_id"], wait, rollback)
         return no_content(204 if wait else 202)
 
-    @route("POST", "/runs/cancel")
+    @route("POST", "/runs/cancel", doc=Doc((204, 422), RUN_CANCEL_MANY, params=(CANCEL_ACTION,)))
     async def cancel_many(self, request: HttpRequest) -> Response:
         rollback = parse_cancel_action(request.param("action"))
         await self._runs.cancel_many(parse_cancel_selection(request.json(empty={})), rollback)

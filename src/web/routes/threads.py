@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from robyn import Response
 
-from src.services.errors import InvalidRequest
 from src.services.threads.models import HistoryQuery
 from src.services.threads.service import ThreadService
 from src.services.validation import MAX_LIMIT, query_integer
+from src.web.apidoc import Doc
 from src.web.http import HttpRequest, json_response, no_content
 from src.web.requests.threads import (
     parse_count,
@@ -15,74 +15,88 @@ from src.web.requests.threads import (
     parse_history,
     parse_patch,
     parse_search,
+    parse_state_at,
     parse_update_state,
 )
 from src.web.routing import route
+from src.web.schemas import (
+    HISTORY_BEFORE,
+    HISTORY_LIMIT,
+    SUBGRAPHS,
+    THREAD_COUNT,
+    THREAD_CREATE,
+    THREAD_HISTORY,
+    THREAD_PATCH,
+    THREAD_SEARCH,
+    THREAD_STATE_AT,
+    THREAD_STATE_UPDATE,
+)
 
 
 class ThreadRoutes:
     def __init__(self, threads: ThreadService) -> None:
         self._threads = threads
 
-    @route("POST", "/threads")
+    @route("POST", "/threads", doc=Doc((200, 409, 422), THREAD_CREATE, body_required=False))
     async def create(self, request: HttpRequest) -> Response:
         return json_response(await self._threads.create(parse_create(request.json(empty={}))))
 
-    @route("POST", "/threads/search")
+    @route("POST", "/threads/search", doc=Doc((200, 422), THREAD_SEARCH, body_required=False))
     async def search(self, request: HttpRequest) -> Response:
         return json_response(await self._threads.search(parse_search(request.json(empty={}))))
 
-    @route("POST", "/threads/count")
+    @route("POST", "/threads/count", doc=Doc((200, 422), THREAD_COUNT, body_required=False))
     async def count(self, request: HttpRequest) -> Response:
         return json_response(await self._threads.count(parse_count(request.json(empty={}))))
 
-    @route("GET", "/threads/:thread_id")
+    @route("GET", "/threads/:thread_id", doc=Doc((200, 404, 422)))
     async def get(self, request: HttpRequest) -> Response:
         return json_response(await self._threads.get(request.path_params["thread_id"]))
 
-    @route("PATCH", "/threads/:thread_id")
+    @route("PATCH", "/threads/:thread_id", doc=Doc((200, 404, 422), THREAD_PATCH))
     async def patch(self, request: HttpRequest) -> Response:
         metadata = parse_patch(request.json())
         return json_response(await self._threads.patch(request.path_params["thread_id"], metadata))
 
-    @route("DELETE", "/threads/:thread_id")
+    @route("DELETE", "/threads/:thread_id", doc=Doc((204, 404, 409, 422)))
     async def delete(self, request: HttpRequest) -> Response:
         await self._threads.delete(request.path_params["thread_id"])
         return no_content()
 
-    @route("POST", "/threads/:thread_id/copy")
+    @route("POST", "/threads/:thread_id/copy", doc=Doc((200, 404, 422)))
     async def copy(self, request: HttpRequest) -> Response:
         return json_response(await self._threads.copy(request.path_params["thread_id"]))
 
-    @route("GET", "/threads/:thread_id/state")
+    @route("GET", "/threads/:thread_id/state", doc=Doc((200, 404, 422), params=(SUBGRAPHS,)))
     async def get_state(self, request: HttpRequest) -> Response:
         state = await self._threads.state(request.path_params["thread_id"], subgraphs=request.flag("subgraphs"))
         return json_response(state)
 
-    @route("GET", "/threads/:thread_id/state/:checkpoint_id")
+    @route("GET", "/threads/:thread_id/state/:checkpoint_id", doc=Doc((200, 404, 422), params=(SUBGRAPHS,)))
     async def get_state_at(self, request: HttpRequest) -> Response:
         thread_id, checkpoint_id = request.path_params["thread_id"], request.path_params["checkpoint_id"]
         return json_response(await self._threads.state(thread_id, checkpoint_id, request.flag("subgraphs")))
 
-    @route("POST", "/threads/:thread_id/state/checkpoint")
+    @route("POST", "/threads/:thread_id/state/checkpoint", doc=Doc((200, 404, 422), THREAD_STATE_AT))
     async def post_state_at(self, request: HttpRequest) -> Response:
-        body = request.json()
-        if not isinstance(body, dict) or not isinstance(body.get("checkpoint"), dict):
-            raise InvalidRequest("body must be an object with a checkpoint object")
-        subgraphs = bool(body.get("subgraphs"))
-        return json_response(await self._threads.state(request.path_params["thread_id"], body["checkpoint"], subgraphs))
+        checkpoint, subgraphs = parse_state_at(request.json())
+        return json_response(await self._threads.state(request.path_params["thread_id"], checkpoint, subgraphs))
 
-    @route("POST", "/threads/:thread_id/state")
+    @route("POST", "/threads/:thread_id/state", doc=Doc((200, 404, 409, 422), THREAD_STATE_UPDATE))
     async def update_state(self, request: HttpRequest) -> Response:
         update = parse_update_state(request.json())
         return json_response(await self._threads.update_state(request.path_params["thread_id"], update))
 
-    @route("POST", "/threads/:thread_id/history")
+    @route("POST", "/threads/:thread_id/history", doc=Doc((200, 404, 422), THREAD_HISTORY, body_required=False))
     async def post_history(self, request: HttpRequest) -> Response:
         query = parse_history(request.json(empty={}))
         return json_response(await self._threads.history(request.path_params["thread_id"], query))
 
-    @route("GET", "/threads/:thread_id/history")
+    @route(
+        "GET",
+        "/threads/:thread_id/history",
+        doc=Doc((200, 404, 422), params=(HISTORY_LIMIT, HISTORY_BEFORE)),
+    )
     async def get_history(self, request: HttpRequest) -> Response:
         query = HistoryQuery(
             limit=query_integer(request.param("limit"), "limit", 10, 0, MAX_LIMIT), before=request.param("before")
