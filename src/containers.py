@@ -24,8 +24,10 @@ from src.services.graphs import GraphRegistry, load_graph_targets
 from src.services.health import HealthService, MemoryBackend, PostgresBackend
 from src.services.persistence import MemorySaver, ThreadShardedSaver, init_postgres_store
 from src.services.runs.executor import RunExecutor
+from src.services.runs.notifier import Notifier, init_postgres_notifier
 from src.services.runs.repository import MemoryRunRepository, PostgresRunRepository
 from src.services.runs.service import RunLimits, init_run_service
+from src.services.runs.worker import QueueSettings, process_owner
 from src.services.schema import init_database
 from src.services.store.service import StoreService
 from src.services.threads.repository import MemoryTables, MemoryThreadRepository, PostgresThreadRepository
@@ -116,7 +118,21 @@ class Container(containers.DeclarativeContainer):
         EgressGuard, allowed_hosts=config.runs.webhooks_allowed_hosts, resolver=providers.Singleton(Resolver)
     )
     webhooks = providers.Resource(init_webhooks, guard=egress_guard)
-    run_executor = providers.Singleton(RunExecutor, graphs=graphs, runs=run_repository, checkpointer=checkpointer)
+    # This process among those sharing the database (created in each process, after a fork).
+    owner = providers.Singleton(process_owner)
+    run_notifier = providers.Selector(
+        config.persistence,
+        memory=providers.Singleton(Notifier),
+        postgres=providers.Resource(
+            init_postgres_notifier,
+            url=config.database.url,
+            runs=run_repository,
+            connect_timeout=config.database.connect_timeout,
+        ),
+    )
+    run_executor = providers.Singleton(
+        RunExecutor, graphs=graphs, runs=run_repository, checkpointer=checkpointer, owner=owner
+    )
     run_service = providers.Resource(
         init_run_service,
         threads=thread_repository,
@@ -125,13 +141,25 @@ class Container(containers.DeclarativeContainer):
         assistants=assistant_service,
         webhooks=webhooks,
         checkpointer=checkpointer,
+        notifier=run_notifier,
         limits=providers.Singleton(
             RunLimits,
             max_concurrency=config.runs.max_concurrency,
             max_events_per_run=config.runs.max_events_per_run,
             finished_kept=config.runs.finished_kept,
             finished_kept_seconds=config.runs.finished_kept_seconds,
+            hand_back_on_stop=providers.Selector(
+                config.persistence, memory=providers.Object(False), postgres=providers.Object(True)
+            ),
         ),
+        queue=providers.Singleton(
+            QueueSettings,
+            lease_seconds=config.runs.lease_seconds,
+            heartbeat_seconds=config.runs.heartbeat_seconds,
+            poll_seconds=config.runs.poll_seconds,
+            max_attempts=config.runs.max_attempts,
+        ),
+        owner=owner,
     )
     health_service = providers.Singleton(HealthService, backend=backend, graphs=graphs)
     store_service = providers.Singleton(StoreService, store=store)

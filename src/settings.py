@@ -298,6 +298,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("server", "port", "PORT", _port),
     Setting("server", "log_level", "LOG_LEVEL", _log_level),
     Setting("server", "access_log", "ACCESS_LOG", _boolean),
+    Setting("server", "workers", "WORKERS", _integer(1)),
     Setting("server", "max_body_bytes", "MAX_BODY_BYTES", _integer(1024)),
     Setting("server", "allowed_hosts", "ALLOWED_HOSTS", _host_names),
     Setting("http", "cors", "CORS_CONFIG", _cors),
@@ -311,6 +312,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("runs", "max_events_per_run", "RUNS_MAX_EVENTS_PER_RUN", _integer(100)),
     Setting("runs", "finished_kept", "RUNS_FINISHED_KEPT", _integer(0)),
     Setting("runs", "finished_kept_seconds", "RUNS_FINISHED_KEPT_SECONDS", _seconds(allow_zero=True)),
+    Setting("runs", "lease_seconds", "RUNS_LEASE_SECONDS", _seconds(allow_zero=False)),
+    Setting("runs", "heartbeat_seconds", "RUNS_HEARTBEAT_SECONDS", _seconds(allow_zero=False)),
+    Setting("runs", "poll_seconds", "RUNS_POLL_SECONDS", _seconds(allow_zero=False)),
+    Setting("runs", "max_attempts", "RUNS_MAX_ATTEMPTS", _integer(1)),
     Setting("runs", "webhooks_allowed_hosts", "WEBHOOKS_ALLOWED_HOSTS", _allowed_hosts),
     Setting("runs", "webhooks_allow_loopback", "WEBHOOKS_ALLOW_LOOPBACK", _boolean),
     Setting("model", "name", "MODEL", _model_name),
@@ -405,6 +410,18 @@ def load_settings(
         # visits cannot reach it through a DNS name of its own (DNS rebinding).
         loopback = result["server"]["host"] in LOCAL_HOSTS
         result["server"]["allowed_hosts"] = list(LOOPBACK_HOST_NAMES) if loopback else ["*"]
+    runs = result["runs"]
+    if runs["heartbeat_seconds"] >= runs["lease_seconds"]:
+        raise ConfigError(
+            f"runs.heartbeat_seconds={runs['heartbeat_seconds']:g} is not less than "
+            f"runs.lease_seconds={runs['lease_seconds']:g}: a lease must outlast several heartbeats "
+            "(RUNS_HEARTBEAT_SECONDS / RUNS_LEASE_SECONDS)"
+        )
+    if result["server"]["workers"] > 1 and not database["url"]:
+        raise ConfigError(
+            f"server.workers={result['server']['workers']} needs Postgres: in-memory persistence lives in one "
+            "process; set DATABASE_URL, or WORKERS=1"
+        )
     # The backend, chosen once here for the container's selectors.
     result["persistence"] = "postgres" if database["url"] else "memory"
     graphs = data.get("graphs") or {}

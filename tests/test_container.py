@@ -11,6 +11,7 @@ from langgraph.store.memory import InMemoryStore
 from src.containers import Container, provide, resolved
 from src.services.assistants.repository import MemoryAssistantRepository
 from src.services.health import MemoryBackend
+from src.services.runs.notifier import Notifier
 from src.services.runs.repository import MemoryRunRepository
 from src.services.threads.repository import MemoryTables, MemoryThreadRepository
 from src.settings import load_settings
@@ -48,6 +49,7 @@ async def test_overriding_pool_means_no_connection(tmp_path, monkeypatch):
         container.run_repository.override(providers.Object(MemoryRunRepository(tables))),
         container.assistant_repository.override(providers.Object(MemoryAssistantRepository())),
         container.backend.override(providers.Object(MemoryBackend())),
+        container.run_notifier.override(providers.Object(Notifier())),
     ):
         api = await InProcessApi(container).start()
         graphs = await provide(container.graphs)

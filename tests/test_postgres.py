@@ -137,32 +137,83 @@ async def test_state_and_threads_survive_a_restart(pg_url):
     await resolved(second.shutdown_resources())
 
 
-async def test_runs_cut_short_by_a_stop_are_marked_error_on_next_start(pg_url):
+def new_run(thread_id: str, strategy: str = "enqueue") -> dict:
+    return {
+        "run_id": str(uuid.uuid4()),
+        "thread_id": thread_id,
+        "assistant_id": "agent",
+        "metadata": {},
+        "kwargs": {},
+        "multitask_strategy": strategy,
+        "request": {"assistant_id": "agent", "graph_id": "agent"},
+    }
+
+
+async def test_the_queue_hands_a_run_whose_lease_lapsed_to_another_process(pg_url):
     container = make_container(pg_url)
+    threads, runs = await provide(container.thread_repository), await provide(container.run_repository)
+    thread_id = str(uuid.uuid4())
+    await threads.create_thread(thread_id, {})
+    # Process A starts a run, then dies; its second run on the thread waits behind it.
+    first = await runs.create_run(new_run(thread_id), "process-a", 0.3, {"graph_id": "agent"})
+    second = await runs.create_run(new_run(thread_id), "process-a", 0.3, {"graph_id": "agent"})
+    assert (first["status"], first["attempt"], second["status"]) == ("running", 1, "pending")
+    assert await runs.claim("process-b", 5.0) is None  # one run per thread at a time
+    assert await runs.sweep(3) == []  # the lease still holds
+    await asyncio.sleep(0.4)
+    swept = await runs.sweep(3)
+    assert [(run.run_id, run.status) for run in swept] == [(first["run_id"], "pending")]
+    assert (await threads.get_thread(thread_id))["status"] == "busy"
+    # B takes the run A left, before the one queued after it.
+    taken = await runs.claim("process-b", 5.0)
+    assert (taken["run_id"], taken["owner"], taken["attempt"]) == (first["run_id"], "process-b", 2)
+    # A, back from a freeze, owns nothing and cannot write the run's end.
+    assert await runs.renew("process-a", 5.0) == set()
+    assert not await runs.finish_run(first["run_id"], "process-a", "success", "idle")
+    assert await runs.renew("process-b", 5.0) == {first["run_id"]}
+    assert await runs.finish_run(first["run_id"], "process-b", "success", "idle")
+    assert (await runs.get_run(first["run_id"]))["status"] == "success"
+    assert (await runs.claim("process-b", 5.0))["run_id"] == second["run_id"]
+    await resolved(container.shutdown_resources())
+
+
+async def test_a_run_cut_short_max_attempts_times_ends_in_error(pg_url):
+    container = make_container(pg_url)
+    threads, runs = await provide(container.thread_repository), await provide(container.run_repository)
+    thread_id = str(uuid.uuid4())
+    await threads.create_thread(thread_id, {})
+    run = await runs.create_run(new_run(thread_id), "process-a", 0.05, {"graph_id": "agent"})
+    for attempt in (2, 3):
+        await asyncio.sleep(0.1)
+        assert [swept.status for swept in await runs.sweep(3)] == ["pending"]
+        taken = await runs.claim(f"process-{attempt}", 0.05)
+        assert taken["attempt"] == attempt
+    await asyncio.sleep(0.1)
+    assert [swept.status for swept in await runs.sweep(3)] == ["error"]
+    record = await runs.get_run(run["run_id"])
+    assert record["status"] == "error" and "cut short 3 times" in record["error"] and record["owner"] is None
+    thread = await threads.get_thread(thread_id)
+    assert thread["status"] == "error" and "cut short 3 times" in thread["error"]
+    await resolved(container.shutdown_resources())
+
+
+async def test_a_queued_run_whose_request_cannot_be_read_ends_in_error_and_frees_its_slot(pg_url):
+    container = make_container(pg_url, RUNS_MAX_CONCURRENCY="1")
     await provide(container.application)
     threads, runs = await provide(container.thread_repository), await provide(container.run_repository)
     thread_id = str(uuid.uuid4())
     await threads.create_thread(thread_id, {})
-    run = await runs.create_run(
-        {
-            "run_id": str(uuid.uuid4()),
-            "thread_id": thread_id,
-            "assistant_id": "agent",
-            "status": "running",
-            "metadata": {},
-            "kwargs": {},
-            "multitask_strategy": "reject",
-        }
-    )
-    await threads.set_thread_state(thread_id, "busy")
-    await resolved(container.shutdown_resources())  # as if the process had died mid-run
-
-    container = make_container(pg_url)
-    await provide(container.application)
-    threads, runs = await provide(container.thread_repository), await provide(container.run_repository)
-    recovered = await runs.get_run(run["run_id"])
-    assert recovered["status"] == "error" and "server stopped" in recovered["error"]
-    assert (await threads.get_thread(thread_id))["status"] == "error"
+    damaged = await runs.create_run({**new_run(thread_id), "request": {"written by": "another version"}}, None, 5.0, {})
+    await (await provide(container.run_notifier)).send({"kind": "queued"})
+    deadline = time.monotonic() + 10
+    while (record := await runs.get_run(damaged["run_id"]))["status"] != "error":
+        assert time.monotonic() < deadline, record
+        await asyncio.sleep(0.05)
+    assert "stored request cannot be read" in record["error"]
+    # Its slot (the only one) was given back: the next run executes.
+    api = await InProcessApi(container).start()
+    result = await Runs(api).wait(thread_id, {"assistant_id": "agent", "input": user("my name is Ada")})
+    assert result["messages"][-1]["content"] == "Nice to meet you, Ada!"
     await resolved(container.shutdown_resources())
 
 
@@ -384,21 +435,16 @@ async def test_a_run_inserted_started_is_running_and_its_thread_busy(pg_url, bac
     threads, runs = await provide(container.thread_repository), await provide(container.run_repository)
     thread_id = str(uuid.uuid4())
     await threads.create_thread(thread_id, {"owner": "me"})
-    run = {
-        "run_id": str(uuid.uuid4()),
-        "thread_id": thread_id,
-        "assistant_id": "agent",
-        "status": "running",
-        "metadata": {},
-        "kwargs": {},
-        "multitask_strategy": "enqueue",
-    }
-    created = await runs.create_run(run, {"graph_id": "agent"})
-    assert created["status"] == "running"
+    run = new_run(thread_id)
+    created = await runs.create_run(run, "me", 5.0, {"graph_id": "agent"})
+    assert (created["status"], created["owner"], created["attempt"]) == ("running", "me", 1)
     thread = await threads.get_thread(thread_id)
     assert thread["status"] == "busy" and thread["metadata"] == {"owner": "me", "graph_id": "agent"}
+    # The thread is taken: the next one waits, whoever sends it.
+    queued = await runs.create_run(new_run(thread_id), "someone else", 5.0, {"graph_id": "agent"})
+    assert (queued["status"], queued["owner"]) == ("pending", None)
     # No such thread: nothing is written, as for a pending insert.
     missing = {**run, "run_id": str(uuid.uuid4()), "thread_id": str(uuid.uuid4())}
-    assert await runs.create_run(missing, {"graph_id": "agent"}) is None
+    assert await runs.create_run(missing, "me", 5.0, {"graph_id": "agent"}) is None
     assert await runs.get_run(missing["run_id"]) is None
     await resolved(container.shutdown_resources())

@@ -6,6 +6,7 @@ import time
 import uuid
 
 import httpx
+import psycopg
 import pytest
 
 from tests.conftest import TEST_CONFIG, ServerProcess, connections_after_close, free_port
@@ -277,7 +278,7 @@ def test_postgres_server_keeps_state_across_restart_and_leaves_no_connection(ser
 
 
 @pytest.mark.postgres
-def test_restart_keeps_runs_and_assistants_and_settles_runs_cut_short(server_factory, pg_url):
+def test_restart_keeps_runs_and_assistants_and_resumes_runs_handed_back(server_factory, pg_url):
     env = {"DATABASE_URL": pg_url, "CONFIG_FILE": str(TEST_CONFIG)}
     server = server_factory(env=env).start()
     with httpx.Client(base_url=server.url, timeout=30) as http:
@@ -286,17 +287,22 @@ def test_restart_keeps_runs_and_assistants_and_settles_runs_cut_short(server_fac
         finished = http.post(f"/threads/{thread_id}/runs", json=user("hello")).json()
         http.get(f"/threads/{thread_id}/runs/{finished['run_id']}/join")
         slow_thread = new_thread(http)
-        body = {"assistant_id": "slow", "input": {"steps": []}, "config": {"configurable": {"delay": 30}}}
-        cut_short = http.post(f"/threads/{slow_thread}/runs", json=body).json()
+        body = {"assistant_id": "slow", "input": {"steps": ["input"]}, "config": {"configurable": {"delay": 2}}}
+        handed_back = http.post(f"/threads/{slow_thread}/runs", json=body).json()
         time.sleep(0.3)
-    assert server.stop() == 0  # stops while the slow run is still running
+    assert server.stop() == 0  # stops while the slow run is still running: it goes back to the queue
+    with psycopg.connect(pg_url) as conn:
+        row = conn.execute("SELECT status, owner FROM agent_server.runs WHERE run_id = %s", (handed_back["run_id"],))
+        assert row.fetchone() == ("pending", None)
 
     restarted = server_factory(env=env).start()
     with httpx.Client(base_url=restarted.url, timeout=30) as http:
         assert http.get(f"/assistants/{assistant['assistant_id']}").json()["name"] == assistant["name"]
         runs = http.get(f"/threads/{thread_id}/runs").json()
         assert [(r["run_id"], r["status"]) for r in runs] == [(finished["run_id"], "success")]
-        settled = http.get(f"/threads/{slow_thread}/runs/{cut_short['run_id']}").json()
-        assert settled["status"] in ("interrupted", "error")
-        assert http.get(f"/threads/{slow_thread}").json()["status"] in ("idle", "error")
+        # Taken up again by the new process and resumed from its last checkpoint: the input once.
+        values = http.get(f"/threads/{slow_thread}/runs/{handed_back['run_id']}/join").json()
+        assert values == {"steps": ["input", "step 2"]}
+        assert http.get(f"/threads/{slow_thread}/runs/{handed_back['run_id']}").json()["status"] == "success"
+        assert http.get(f"/threads/{slow_thread}").json()["status"] == "idle"
     assert restarted.stop() == 0

@@ -38,7 +38,10 @@ def test_defaults_come_from_config_yml():
         "access_log": True,
         "max_body_bytes": 10 * 1024 * 1024,
         "allowed_hosts": ["localhost", ".localhost", "127.0.0.1", "::1"],
+        "workers": 1,
     }
+    queue = {key: loaded["runs"][key] for key in ("lease_seconds", "heartbeat_seconds", "poll_seconds", "max_attempts")}
+    assert queue == {"lease_seconds": 6.0, "heartbeat_seconds": 2.0, "poll_seconds": 5.0, "max_attempts": 3}
     assert loaded["model"]["name"] == "offline:deterministic"
     assert loaded["config_file"] == str(CONFIG)
 
@@ -92,6 +95,14 @@ def test_config_file_from_environment(tmp_path: Path):
         (
             {"DATABASE_POOL_MIN_SIZE": "5", "DATABASE_POOL_MAX_SIZE": "2"},
             "database.pool_min_size=5 is greater than database.pool_max_size=2",
+        ),
+        ({"WORKERS": "0"}, "WORKERS='0' is invalid: expected an integer >= 1"),
+        ({"WORKERS": "2"}, "server.workers=2 needs Postgres"),
+        ({"RUNS_MAX_ATTEMPTS": "0"}, "RUNS_MAX_ATTEMPTS='0' is invalid: expected an integer >= 1"),
+        ({"RUNS_LEASE_SECONDS": "0"}, "RUNS_LEASE_SECONDS='0' is invalid: expected a number of seconds > 0"),
+        (
+            {"RUNS_LEASE_SECONDS": "2", "RUNS_HEARTBEAT_SECONDS": "2"},
+            "runs.heartbeat_seconds=2 is not less than runs.lease_seconds=2",
         ),
     ],
 )

@@ -31,6 +31,21 @@ class ActiveRun:
     failure: BaseException | None = None
     # Why the run's end is not written yet: the database is away (its writes are retried).
     stalled: BaseException | None = None
+    # Where it executes: here (this process took it), or elsewhere (followed by a mirror).
+    executing_here: bool = False
+    attempt: int = 1
+    # Set by the graceful stop: the run goes back to the queue instead of being interrupted.
+    handed_back: bool = False
+    # Background work for the run: sharing its events with other processes, mirroring them.
+    helpers: list[asyncio.Task[None]] = field(default_factory=list)
+
+    @property
+    def run_id(self) -> str:
+        return str(self.record["run_id"])
+
+    @property
+    def thread_id(self) -> str:
+        return str(self.record["thread_id"])
 
     def conclude(self, status: str) -> None:
         if not self.concluded.is_set():

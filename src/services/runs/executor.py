@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 from langchain_core.messages import BaseMessage, BaseMessageChunk, message_chunk_to_message
 
 from src.services.database import one_line, unavailable_cause
-from src.services.graphs import GraphRegistry
+from src.services.graphs import Graph, GraphRegistry
 from src.services.persistence import Checkpointer, delete_run_checkpoints
 from src.services.runs.active import ActiveRun
 from src.services.runs.repository import RunRepository
@@ -45,10 +45,11 @@ class Outcome:
 
 
 class RunExecutor:
-    def __init__(self, graphs: GraphRegistry, runs: RunRepository, checkpointer: Checkpointer) -> None:
+    def __init__(self, graphs: GraphRegistry, runs: RunRepository, checkpointer: Checkpointer, owner: str) -> None:
         self._graphs = graphs
         self._runs = runs
         self._checkpointer = checkpointer
+        self._owner = owner  # this process: its runs' records change only while it holds them
         self._stopping = False
 
     def stop(self) -> None:
@@ -88,14 +89,32 @@ class RunExecutor:
         run_id, thread_id = active.record["run_id"], active.record["thread_id"]
         if not active.rollback:
             await self.durably(
-                active, lambda: self._runs.finish_run(run_id, thread_id, "interrupted", "idle", error=error)
+                active, lambda: self._runs.finish_run(run_id, self._owner, "interrupted", "idle", error=error)
             )
             return
         # Rollback: as if the run had never been made.
         deleted = await self.durably(active, lambda: delete_run_checkpoints(self._checkpointer, thread_id, run_id))
+        await self.durably(active, lambda: self._runs.finish_run(run_id, self._owner, "interrupted", "idle"))
         await self.durably(active, lambda: self._runs.delete_run(run_id))
-        await self.durably(active, lambda: self._runs.finish_run(run_id, thread_id, "interrupted", "idle"))
         logger.info("run %s rolled back (%d checkpoints deleted)", run_id, deleted)
+
+    async def hand_back(self, active: ActiveRun) -> None:
+        """The server is stopping: the run goes back to the queue, to be resumed by another process."""
+        if not await self._runs.release(active.run_id, self._owner):
+            return
+        logger.info("run %s handed back to the queue", active.run_id)
+
+    async def _input(self, graph: Graph, active: ActiveRun) -> Any:
+        """What the run starts from. A run taken over after its first attempt was cut short
+        resumes from the last checkpoint it wrote (its input is in it already: sending it
+        again would add it twice); one cut short before it wrote any starts afresh."""
+        if active.attempt <= 1:
+            return active.request.graph_input
+        state = await graph.aget_state({"configurable": {"thread_id": active.thread_id}})
+        if (state.metadata or {}).get("run_id") == active.run_id:
+            logger.info("run %s resumes from its last checkpoint (attempt %d)", active.run_id, active.attempt)
+            return None
+        return active.request.graph_input
 
     async def execute(self, active: ActiveRun) -> tuple[str, str | None]:
         """Run the graph, publishing its events; settle the records; return status and error."""
@@ -103,7 +122,8 @@ class RunExecutor:
         outcome = Outcome()
         try:
             graph = await self._graphs.get(request.graph_id, request.config)
-            async for event, data in self._events(graph, request, outcome):
+            graph_input = await self._input(graph, active)
+            async for event, data in self._events(graph, request, outcome, graph_input):
                 active.stream.publish(event, data)
             snapshot = None
             if outcome.interrupted or outcome.values is None:
@@ -119,7 +139,7 @@ class RunExecutor:
             active.failure = exc
             active.conclude("error")
             failed = self.durably(
-                active, lambda: self._runs.finish_run(run_id, thread_id, "error", "error", error=message)
+                active, lambda: self._runs.finish_run(run_id, self._owner, "error", "error", error=message)
             )
             await asyncio.shield(failed)
             return "error", message
@@ -135,12 +155,14 @@ class RunExecutor:
         await self.durably(
             active,
             lambda: self._runs.finish_run(
-                run_id, thread_id, "success", thread_status, values=values, interrupts=by_task
+                run_id, self._owner, "success", thread_status, values=values, interrupts=by_task
             ),
         )
         return "success", None
 
-    async def _events(self, graph: Any, request: RunRequest, outcome: Outcome) -> AsyncIterator[tuple[str, Any]]:
+    async def _events(
+        self, graph: Any, request: RunRequest, outcome: Outcome, graph_input: Any
+    ) -> AsyncIterator[tuple[str, Any]]:
         """The graph's stream as (SSE event name, data), as the LangGraph API names them.
 
         `values` and `updates` are always streamed, to learn the final values and whether
@@ -156,9 +178,9 @@ class RunExecutor:
             kwargs["context"] = request.context
         messages: dict[str, BaseMessageChunk | BaseMessage] = {}
         if "events" in requested:
-            source = self._with_events(graph, request, modes, kwargs)
+            source = self._with_events(graph, request, graph_input, modes, kwargs)
         else:
-            source = graph.astream(request.graph_input, request.config, stream_mode=modes, **kwargs)
+            source = graph.astream(graph_input, request.config, stream_mode=modes, **kwargs)
         async for item in source:
             if item[0] is None:  # an astream_events event
                 yield "events", item[1]
@@ -187,13 +209,11 @@ class RunExecutor:
 
     @staticmethod
     async def _with_events(
-        graph: Any, request: RunRequest, modes: list[str], kwargs: dict[str, Any]
+        graph: Any, request: RunRequest, graph_input: Any, modes: list[str], kwargs: dict[str, Any]
     ) -> AsyncIterator[tuple[Any, ...]]:
         """astream_events: each event as (None, event), and the root's chunks as astream items."""
         root: str | None = None
-        async for event in graph.astream_events(
-            request.graph_input, request.config, version="v2", stream_mode=modes, **kwargs
-        ):
+        async for event in graph.astream_events(graph_input, request.config, version="v2", stream_mode=modes, **kwargs):
             if root is None:
                 root = event["run_id"]
             if event["event"] == "on_chain_stream" and event["run_id"] == root:

@@ -10,6 +10,7 @@ from src.services.errors import InvalidRequest
 from src.services.runs.active import ActiveRun
 from src.services.runs.streams import HEARTBEAT_SECONDS, StreamEvent
 from src.services.validation import parse_uuid
+from src.services.waiting import wait_event
 
 
 def thread_event_id(value: str) -> tuple[str, int]:
@@ -35,6 +36,8 @@ class ThreadFollower:
         self._runs: deque[tuple[ActiveRun, int]] = deque()
         self._added = asyncio.Event()
         self._closed = False
+        # Looks for runs of the thread created on other processes (the run service's).
+        self.discovery: asyncio.Task[None] | None = None
 
     def add(self, run: ActiveRun, start: int = 0) -> None:
         self._runs.append((run, start))
@@ -52,9 +55,7 @@ class ThreadFollower:
             while not self._closed:
                 if not self._runs:
                     self._added.clear()
-                    try:
-                        await asyncio.wait_for(self._added.wait(), HEARTBEAT_SECONDS)
-                    except TimeoutError:
+                    if not await wait_event(self._added, HEARTBEAT_SECONDS):
                         yield None
                     continue
                 run, start = self._runs.popleft()

@@ -1,5 +1,8 @@
-"""Where run records live: in memory, or in `agent_server.runs` (statements in sql.py).
+"""Where run records live, and the queue they wait in: in memory, or in `agent_server.runs`.
 
+The Postgres repository is the queue every server process on the database shares (see
+sql.py); the memory repository keeps the same rules for the one process it serves:
+at most one run per thread running, runs of a thread taken in the order they came.
 Starting and finishing a run also set its thread's status, in the same statement on
 Postgres, so a run and its thread never disagree.
 """
@@ -7,7 +10,10 @@ Postgres, so a run and its thread never disagree.
 from __future__ import annotations
 
 import copy
+import json
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypedDict, cast
 
@@ -16,128 +22,266 @@ from psycopg.types.json import Jsonb
 
 from src.services.database import PostgresRecords
 from src.services.runs.sql import (
+    ASK_CANCEL,
+    CANCEL_PENDING_RUN,
+    CHANNEL,
+    CLAIM_RUN,
+    DELETE_OLD_EVENTS,
     DELETE_RUN,
-    FAIL_ORPHANED_RUNS,
     FINISH_RUN,
-    INSERT_RUN,
+    INSERT_EVENTS,
+    INSERT_PENDING_RUN,
     INSERT_STARTED_RUN,
-    ORPHANED_RUN_ERROR,
-    RESET_BUSY_THREADS,
+    NEXT_EVENT_SEQ,
+    NOTIFY,
+    RELEASE_RUN,
+    RENEW_LEASES,
+    SELECT_ACTIVE_RUNS,
+    SELECT_ACTIVE_THREAD_RUNS,
+    SELECT_EVENTS,
     SELECT_RUN,
     SELECT_THREAD_RUNS,
-    START_RUN,
+    SELECT_THREAD_RUNS_SINCE,
+    SWEEP_EXPIRED,
+    THREAD_HAS_RUN,
+    WATCH_RUN,
 )
 from src.services.threads.repository import MemoryTables, now
+
+ACTIVE = ("pending", "running")
+GAVE_UP = "the run was cut short {attempts} times (its server stopped or lost its lease); giving up"
 
 
 class NewRun(TypedDict):
     run_id: str
     thread_id: str
     assistant_id: str
-    status: str
     metadata: dict[str, Any]
     kwargs: dict[str, Any]
     multitask_strategy: str
+    request: dict[str, Any]  # the RunRequest as JSON: any process can execute it
 
 
 class RunRecord(NewRun):
+    status: str
     created_at: datetime
     updated_at: datetime
     error: str | None
+    owner: str | None  # the process executing it
+    attempt: int  # how many times a process took it
+    cancel: str | None  # interrupt or rollback, when cancelling it was asked
+    watched: bool  # followed from a process that does not execute it: events go through the table
+
+
+@dataclass(frozen=True)
+class Swept:
+    run_id: str
+    status: str  # pending (taken again later), error (gave up) or interrupted (cancelled)
+
+
+@dataclass(frozen=True)
+class StoredEvent:
+    seq: int
+    event: str
+    data: Any
 
 
 class RunRepository(ABC):
-    """Run records. Implementations must be safe for concurrent coroutines."""
+    """Run records and their queue. Implementations must be safe for concurrent coroutines."""
 
     @abstractmethod
-    async def create_run(self, run: NewRun, thread_metadata: dict[str, Any] | None = None) -> RunRecord | None:
-        """Insert a run record; None when its thread does not exist.
-
-        With `thread_metadata` the run is inserted already running, as `start_run` would
-        leave it (its thread busy, with `thread_metadata` merged in)."""
-
-    @abstractmethod
-    async def get_run(self, run_id: str) -> RunRecord | None: ...
+    async def create_run(
+        self, run: NewRun, owner: str | None, lease: float, thread_metadata: dict[str, Any]
+    ) -> RunRecord | None:
+        """Insert a run: running under `owner`'s lease when `owner` is given and its thread has
+        no run pending or running (the thread then busy, with `thread_metadata` merged in), else
+        pending. None when its thread does not exist."""
 
     @abstractmethod
-    async def start_run(self, run_id: str, thread_id: str, thread_metadata: dict[str, Any]) -> None:
-        """The run is running, its thread busy (with `thread_metadata` merged in)."""
+    async def thread_has_run(self, thread_id: str) -> bool:
+        """Whether a run of the thread is pending or running."""
+
+    @abstractmethod
+    async def claim(self, owner: str, lease: float) -> RunRecord | None:
+        """Take the oldest run that may start now (its thread has nothing running and no older
+        pending run) for `owner`; None when there is none."""
+
+    @abstractmethod
+    async def renew(self, owner: str, lease: float) -> set[str]:
+        """Extend the leases of `owner`'s running runs; return the ids it still owns."""
+
+    @abstractmethod
+    async def sweep(self, max_attempts: int) -> list[Swept]:
+        """Settle running runs whose lease lapsed: pending again, or error after max_attempts."""
 
     @abstractmethod
     async def finish_run(
         self,
         run_id: str,
-        thread_id: str,
+        owner: str | None,
         run_status: str,
         thread_status: str,
         values: Any | None = None,
         interrupts: dict[str, Any] | None = None,
         error: str | None = None,
-    ) -> None:
-        """Record how the run ended and the thread's state after it (values kept unless given).
+    ) -> bool:
+        """Record how the run ended and its thread's state after it (values kept unless given),
+        if `owner` still holds it; False when it does not (another process took it over)."""
 
-        The repository keeps `values` and `interrupts` as given: callers hand over objects they
-        do not touch again."""
+    @abstractmethod
+    async def release(self, run_id: str, owner: str) -> bool:
+        """Put a run `owner` executes back in the queue (pending); False when it does not own it."""
+
+    @abstractmethod
+    async def get_run(self, run_id: str) -> RunRecord | None: ...
 
     @abstractmethod
     async def list_runs(self, thread_id: str, limit: int, offset: int, status: str | None) -> list[RunRecord]:
         """A thread's runs, newest first."""
 
     @abstractmethod
+    async def active_runs(self, thread_id: str) -> list[RunRecord]:
+        """The thread's pending and running runs, oldest first."""
+
+    @abstractmethod
+    async def find_active(
+        self, thread_id: str | None, run_ids: list[str] | None, status: str | None
+    ) -> list[RunRecord]:
+        """Pending and running runs, of a thread and/or among ids and/or with a status (None: any)."""
+
+    @abstractmethod
+    async def runs_since(self, thread_id: str, since: datetime) -> list[RunRecord]:
+        """The thread's runs created after `since`, oldest first."""
+
+    @abstractmethod
+    async def cancel_pending(self, run_id: str, reason: str) -> bool:
+        """Interrupt a run nobody took yet; False when it is not pending."""
+
+    @abstractmethod
+    async def ask_cancel(self, run_id: str, action: str) -> str | None:
+        """Ask the process executing a run to cancel it; its owner, or None when it is not running."""
+
+    @abstractmethod
     async def delete_run(self, run_id: str) -> bool: ...
 
     @abstractmethod
-    async def recover(self) -> int:
-        """Mark runs and threads left in flight by a previous process; return how many runs."""
+    async def watch(self, run_id: str) -> RunRecord | None:
+        """Mark a run as followed from another process; the run, or None when there is none."""
+
+    @abstractmethod
+    async def append_events(self, run_id: str, events: Sequence[StoredEvent]) -> None: ...
+
+    @abstractmethod
+    async def read_events(self, run_id: str, start: int, limit: int) -> list[StoredEvent]: ...
+
+    @abstractmethod
+    async def next_event_seq(self, run_id: str) -> int: ...
+
+    @abstractmethod
+    async def forget_events(self, older_than: float) -> int:
+        """Delete the stored events of runs that ended more than `older_than` seconds ago."""
+
+    @abstractmethod
+    async def notify(self, message: dict[str, Any]) -> None:
+        """Tell every server process on this backend (see notifier.py)."""
 
 
 class MemoryRunRepository(RunRepository):
-    """In-process dictionaries, next to the memory threads they belong to."""
+    """In-process dictionaries, next to the memory threads they belong to. One process: runs
+    never outlive it, so leases never lapse and no event needs to go through storage."""
 
     def __init__(self, tables: MemoryTables) -> None:
         self._tables = tables
 
-    async def create_run(self, run: NewRun, thread_metadata: dict[str, Any] | None = None) -> RunRecord | None:
-        if run["thread_id"] not in self._tables.threads:
+    def _active(self, thread_id: str) -> list[dict[str, Any]]:
+        found = [run for run in self._tables.runs.values() if run["thread_id"] == thread_id and run["status"] in ACTIVE]
+        return sorted(found, key=lambda run: (run["created_at"], run["run_id"]))
+
+    async def create_run(
+        self, run: NewRun, owner: str | None, lease: float, thread_metadata: dict[str, Any]
+    ) -> RunRecord | None:
+        thread = self._tables.threads.get(run["thread_id"])
+        if thread is None:
             return None
         stamp = now()
-        stored = {**copy.deepcopy(run), "created_at": stamp, "updated_at": stamp, "error": None}
+        start = owner is not None and not self._active(run["thread_id"])
+        stored: dict[str, Any] = {
+            **copy.deepcopy(run),
+            "status": "running" if start else "pending",
+            "created_at": stamp,
+            "updated_at": stamp,
+            "error": None,
+            "owner": owner if start else None,
+            "attempt": 1 if start else 0,
+            "cancel": None,
+            "watched": False,
+        }
         self._tables.runs[run["run_id"]] = stored
-        if thread_metadata is not None:
-            await self.start_run(run["run_id"], run["thread_id"], thread_metadata)
-        return cast(RunRecord, copy.deepcopy(stored))
-
-    async def get_run(self, run_id: str) -> RunRecord | None:
-        run = self._tables.runs.get(run_id)
-        return cast(RunRecord, copy.deepcopy(run)) if run is not None else None
-
-    async def start_run(self, run_id: str, thread_id: str, thread_metadata: dict[str, Any]) -> None:
-        stamp = now()
-        if (run := self._tables.runs.get(run_id)) is not None:
-            run.update(status="running", updated_at=stamp)
-        if (thread := self._tables.threads.get(thread_id)) is not None:
+        if start:
             thread["metadata"].update(copy.deepcopy(thread_metadata))
             thread["status"], thread["error"], thread["updated_at"] = "busy", None, stamp
+        return cast(RunRecord, copy.deepcopy(stored))
+
+    async def thread_has_run(self, thread_id: str) -> bool:
+        return bool(self._active(thread_id))
+
+    async def claim(self, owner: str, lease: float) -> RunRecord | None:
+        pending = sorted(
+            (run for run in self._tables.runs.values() if run["status"] == "pending"),
+            key=lambda run: (run["created_at"], run["run_id"]),
+        )
+        for run in pending:
+            if self._active(run["thread_id"])[0] is not run:  # something runs, or an older one waits
+                continue
+            stamp = now()
+            run.update(status="running", owner=owner, attempt=run["attempt"] + 1, updated_at=stamp)
+            thread = self._tables.threads.get(run["thread_id"])
+            if thread is not None:
+                request = run["request"]
+                thread["metadata"].update(graph_id=request.get("graph_id"), assistant_id=run["assistant_id"])
+                thread["status"], thread["error"], thread["updated_at"] = "busy", None, stamp
+            return cast(RunRecord, copy.deepcopy(run))
+        return None
+
+    async def renew(self, owner: str, lease: float) -> set[str]:
+        return {run_id for run_id, run in self._tables.runs.items() if run["owner"] == owner}
+
+    async def sweep(self, max_attempts: int) -> list[Swept]:
+        return []
 
     async def finish_run(
         self,
         run_id: str,
-        thread_id: str,
+        owner: str | None,
         run_status: str,
         thread_status: str,
         values: Any | None = None,
         interrupts: dict[str, Any] | None = None,
         error: str | None = None,
-    ) -> None:
+    ) -> bool:
+        run = self._tables.runs.get(run_id)
+        if run is None or run["owner"] != owner:
+            return False
         stamp = now()
-        if (run := self._tables.runs.get(run_id)) is not None:
-            run.update(status=run_status, error=error, updated_at=stamp)
-        if (thread := self._tables.threads.get(thread_id)) is not None:
+        run.update(status=run_status, error=error, owner=None, updated_at=stamp)
+        if (thread := self._tables.threads.get(run["thread_id"])) is not None:
             thread["status"], thread["error"], thread["updated_at"] = thread_status, error, stamp
             if values is not None:
                 thread["values"] = values
             if interrupts is not None:
                 thread["interrupts"] = interrupts
+        return True
+
+    async def release(self, run_id: str, owner: str) -> bool:
+        run = self._tables.runs.get(run_id)
+        if run is None or run["owner"] != owner or run["status"] != "running":
+            return False
+        run.update(status="pending", owner=None, updated_at=now())
+        return True
+
+    async def get_run(self, run_id: str) -> RunRecord | None:
+        run = self._tables.runs.get(run_id)
+        return cast(RunRecord, copy.deepcopy(run)) if run is not None else None
 
     async def list_runs(self, thread_id: str, limit: int, offset: int, status: str | None) -> list[RunRecord]:
         runs = [
@@ -148,71 +292,198 @@ class MemoryRunRepository(RunRepository):
         runs.sort(key=lambda run: run["created_at"], reverse=True)
         return cast(list[RunRecord], copy.deepcopy(runs[offset : offset + limit]))
 
+    async def active_runs(self, thread_id: str) -> list[RunRecord]:
+        return cast(list[RunRecord], copy.deepcopy(self._active(thread_id)))
+
+    async def find_active(
+        self, thread_id: str | None, run_ids: list[str] | None, status: str | None
+    ) -> list[RunRecord]:
+        found = [
+            run
+            for run in self._tables.runs.values()
+            if run["status"] in ACTIVE
+            and (thread_id is None or run["thread_id"] == thread_id)
+            and (run_ids is None or run["run_id"] in run_ids)
+            and (status is None or run["status"] == status)
+        ]
+        return cast(list[RunRecord], copy.deepcopy(sorted(found, key=lambda run: (run["created_at"], run["run_id"]))))
+
+    async def runs_since(self, thread_id: str, since: datetime) -> list[RunRecord]:
+        found = [r for r in self._tables.runs.values() if r["thread_id"] == thread_id and r["created_at"] > since]
+        return cast(list[RunRecord], copy.deepcopy(sorted(found, key=lambda run: (run["created_at"], run["run_id"]))))
+
+    async def cancel_pending(self, run_id: str, reason: str) -> bool:
+        run = self._tables.runs.get(run_id)
+        if run is None or run["status"] != "pending":
+            return False
+        run.update(status="interrupted", error=reason, updated_at=now())
+        thread = self._tables.threads.get(run["thread_id"])
+        if thread is not None and thread["status"] == "busy" and not self._active(run["thread_id"]):
+            thread["status"], thread["updated_at"] = "idle", now()
+        return True
+
+    async def ask_cancel(self, run_id: str, action: str) -> str | None:
+        run = self._tables.runs.get(run_id)
+        if run is None or run["status"] != "running":
+            return None
+        run["cancel"] = action
+        return cast(str | None, run["owner"])
+
     async def delete_run(self, run_id: str) -> bool:
         return self._tables.runs.pop(run_id, None) is not None
 
-    async def recover(self) -> int:
-        return 0  # a new process starts with empty dictionaries
+    async def watch(self, run_id: str) -> RunRecord | None:
+        return await self.get_run(run_id)
+
+    async def append_events(self, run_id: str, events: Sequence[StoredEvent]) -> None:
+        raise NotImplementedError("one process: events never need to go through storage")
+
+    async def read_events(self, run_id: str, start: int, limit: int) -> list[StoredEvent]:
+        return []
+
+    async def next_event_seq(self, run_id: str) -> int:
+        return 0
+
+    async def forget_events(self, older_than: float) -> int:
+        return 0
+
+    async def notify(self, message: dict[str, Any]) -> None:
+        raise NotImplementedError("the memory notifier delivers in process")
+
+
+def run_values(run: NewRun) -> tuple[Any, ...]:
+    return (
+        run["run_id"],
+        run["thread_id"],
+        run["assistant_id"],
+        Jsonb(run["metadata"]),
+        Jsonb(run["kwargs"]),
+        run["multitask_strategy"],
+        Jsonb(run["request"]),
+    )
 
 
 class PostgresRunRepository(PostgresRecords, RunRepository):
     """`agent_server.runs` (and the thread status that goes with each run), on the shared pool."""
 
-    async def create_run(self, run: NewRun, thread_metadata: dict[str, Any] | None = None) -> RunRecord | None:
-        params = (
-            run["run_id"],
-            run["thread_id"],
-            run["assistant_id"],
-            run["status"] if thread_metadata is None else "running",
-            Jsonb(run["metadata"]),
-            Jsonb(run["kwargs"]),
-            run["multitask_strategy"],
-        )
+    async def create_run(
+        self, run: NewRun, owner: str | None, lease: float, thread_metadata: dict[str, Any]
+    ) -> RunRecord | None:
+        values = run_values(run)
         try:
-            if thread_metadata is None:
-                return cast(RunRecord | None, await self.one(INSERT_RUN, params))
-            started = (Jsonb(thread_metadata), run["thread_id"], *params)
-            return cast(RunRecord | None, await self.one(INSERT_STARTED_RUN, started))
+            if owner is not None:
+                thread_id = run["thread_id"]
+                params = (thread_id, Jsonb(thread_metadata), thread_id, *values, owner, lease)
+                try:
+                    started = await self.one(INSERT_STARTED_RUN, params)
+                except psycopg.errors.UniqueViolation:
+                    started = None  # another process started a run of this thread just now
+                if started is not None:
+                    return cast(RunRecord, started)
+            return cast(RunRecord | None, await self.one(INSERT_PENDING_RUN, values))
         except psycopg.errors.ForeignKeyViolation:
             return None  # no such thread
 
-    async def get_run(self, run_id: str) -> RunRecord | None:
-        return cast(RunRecord | None, await self.one(SELECT_RUN, (run_id,)))
+    async def thread_has_run(self, thread_id: str) -> bool:
+        return await self.one(THREAD_HAS_RUN, (thread_id,)) is not None
 
-    async def start_run(self, run_id: str, thread_id: str, thread_metadata: dict[str, Any]) -> None:
-        await self.execute(START_RUN, (run_id, Jsonb(thread_metadata), thread_id))
+    async def claim(self, owner: str, lease: float) -> RunRecord | None:
+        try:
+            return cast(RunRecord | None, await self.one(CLAIM_RUN, (owner, lease)))
+        except psycopg.errors.UniqueViolation:
+            return None  # a run of that thread started elsewhere at the same moment: try again later
+
+    async def renew(self, owner: str, lease: float) -> set[str]:
+        return {row["run_id"] for row in await self.all(RENEW_LEASES, (lease, owner))}
+
+    async def sweep(self, max_attempts: int) -> list[Swept]:
+        params = {"max_attempts": max_attempts, "gave_up": GAVE_UP.format(attempts=max_attempts)}
+        return [Swept(row["run_id"], row["status"]) for row in await self.all(SWEEP_EXPIRED, params)]
 
     async def finish_run(
         self,
         run_id: str,
-        thread_id: str,
+        owner: str | None,
         run_status: str,
         thread_status: str,
         values: Any | None = None,
         interrupts: dict[str, Any] | None = None,
         error: str | None = None,
-    ) -> None:
-        await self.execute(
+    ) -> bool:
+        message = json.dumps({"kind": "finished", "run": run_id})
+        row = await self.one(
             FINISH_RUN,
             (
                 run_status,
                 error,
                 run_id,
+                owner,
                 thread_status,
                 Jsonb(values) if values is not None else None,
                 Jsonb(interrupts) if interrupts is not None else None,
                 error,
-                thread_id,
+                CHANNEL,
+                message,
             ),
         )
+        return row is not None
+
+    async def release(self, run_id: str, owner: str) -> bool:
+        return await self.execute(RELEASE_RUN, (run_id, owner)) > 0
+
+    async def get_run(self, run_id: str) -> RunRecord | None:
+        return cast(RunRecord | None, await self.one(SELECT_RUN, (run_id,)))
 
     async def list_runs(self, thread_id: str, limit: int, offset: int, status: str | None) -> list[RunRecord]:
         return cast(list[RunRecord], await self.all(SELECT_THREAD_RUNS, (thread_id, status, status, limit, offset)))
 
+    async def active_runs(self, thread_id: str) -> list[RunRecord]:
+        return cast(list[RunRecord], await self.all(SELECT_ACTIVE_THREAD_RUNS, (thread_id,)))
+
+    async def find_active(
+        self, thread_id: str | None, run_ids: list[str] | None, status: str | None
+    ) -> list[RunRecord]:
+        params = (thread_id, thread_id, run_ids, run_ids, status, status)
+        return cast(list[RunRecord], await self.all(SELECT_ACTIVE_RUNS, params))
+
+    async def runs_since(self, thread_id: str, since: datetime) -> list[RunRecord]:
+        return cast(list[RunRecord], await self.all(SELECT_THREAD_RUNS_SINCE, (thread_id, since)))
+
+    async def cancel_pending(self, run_id: str, reason: str) -> bool:
+        row = await self.one(CANCEL_PENDING_RUN, (reason, run_id))
+        return row is not None and row["cancelled"] > 0
+
+    async def ask_cancel(self, run_id: str, action: str) -> str | None:
+        row = await self.one(ASK_CANCEL, (action, run_id))
+        return None if row is None else cast(str | None, row["owner"])
+
     async def delete_run(self, run_id: str) -> bool:
         return await self.execute(DELETE_RUN, (run_id,)) > 0
 
-    async def recover(self) -> int:
-        runs = await self.execute(FAIL_ORPHANED_RUNS, (ORPHANED_RUN_ERROR,))
-        await self.execute(RESET_BUSY_THREADS, (ORPHANED_RUN_ERROR,))
-        return runs
+    async def watch(self, run_id: str) -> RunRecord | None:
+        if await self.execute(WATCH_RUN, (run_id,)) == 0:
+            return None
+        return await self.get_run(run_id)
+
+    async def append_events(self, run_id: str, events: Sequence[StoredEvent]) -> None:
+        params = (
+            run_id,
+            [event.seq for event in events],
+            [event.event for event in events],
+            [Jsonb(event.data) for event in events],
+        )
+        await self.execute(INSERT_EVENTS, params)
+
+    async def read_events(self, run_id: str, start: int, limit: int) -> list[StoredEvent]:
+        rows = await self.all(SELECT_EVENTS, (run_id, start, limit))
+        return [StoredEvent(row["seq"], row["event"], row["data"]) for row in rows]
+
+    async def next_event_seq(self, run_id: str) -> int:
+        row = await self.one(NEXT_EVENT_SEQ, (run_id,))
+        return int(row["seq"]) if row else 0
+
+    async def forget_events(self, older_than: float) -> int:
+        return await self.execute(DELETE_OLD_EVENTS, (older_than,))
+
+    async def notify(self, message: dict[str, Any]) -> None:
+        await self.execute(NOTIFY, (CHANNEL, json.dumps(message)))

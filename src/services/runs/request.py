@@ -6,6 +6,9 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 from langchain_core.runnables import RunnableConfig
+from langgraph.types import Command
+
+from src.services.serialization import to_jsonable
 
 MULTITASK_STRATEGIES = ("reject", "enqueue", "interrupt", "rollback")
 IF_NOT_EXISTS = ("reject", "create")
@@ -47,6 +50,49 @@ class RunRequest:
     kwargs: dict[str, Any]
     webhook: str | None = None
     graph_id: str = ""  # set from the assistant
+    stateless: bool = False  # on a temporary thread of its own (deleted after, on_completion=delete)
+
+    def to_json(self) -> dict[str, Any]:
+        """The request as JSON, stored with the run so that any process can execute it."""
+        fields: dict[str, Any] = {name: getattr(self, name) for name in STORED_FIELDS}
+        if isinstance(self.graph_input, Command):
+            goto = self.graph_input.goto
+            fields["command"] = {"resume": self.graph_input.resume, "update": self.graph_input.update, "goto": goto}
+            fields["graph_input"] = None
+        else:
+            fields["command"], fields["graph_input"] = None, self.graph_input
+        return cast(dict[str, Any], to_jsonable(fields))
+
+    @classmethod
+    def from_json(cls, stored: dict[str, Any]) -> RunRequest:
+        graph_input = stored["graph_input"]
+        if stored.get("command") is not None:
+            command = stored["command"]
+            update = command.get("update")
+            if isinstance(update, list):
+                update = [tuple(item) if isinstance(item, list) else item for item in update]
+            graph_input = Command(resume=command.get("resume"), update=update, goto=command.get("goto") or ())
+        return cls(**{name: stored[name] for name in STORED_FIELDS if name in stored}, graph_input=graph_input)
+
+
+# Every field but the input, which is stored as `graph_input`, or as `command` for a Command.
+STORED_FIELDS = (
+    "assistant_id",
+    "config",
+    "context",
+    "metadata",
+    "stream_modes",
+    "subgraphs",
+    "multitask_strategy",
+    "if_not_exists",
+    "on_disconnect",
+    "on_completion",
+    "options",
+    "kwargs",
+    "webhook",
+    "graph_id",
+    "stateless",
+)
 
 
 def apply_assistant(request: RunRequest, assistant: dict[str, Any]) -> None:

@@ -6,6 +6,8 @@ import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
+from src.services.waiting import wait_event
+
 # A quiet stream yields a heartbeat this often, so a client that left is noticed.
 HEARTBEAT_SECONDS = 0.2
 # Events one run keeps for its consumers (runs.max_events_per_run).
@@ -23,9 +25,10 @@ class RunStream:
     grow the process without bound. Positions keep counting from the first event.
     """
 
-    def __init__(self, max_events: int = DEFAULT_MAX_EVENTS) -> None:
+    def __init__(self, max_events: int = DEFAULT_MAX_EVENTS, first: int = 0) -> None:
         self._events: list[tuple[str, Any]] = []
-        self._dropped = 0
+        # Positions before `first` belong to an earlier attempt at the run, on another process.
+        self._dropped = first
         self._max_events = max_events
         self.closed = False
         self._changed = asyncio.Event()
@@ -44,6 +47,19 @@ class RunStream:
             self._dropped += surplus
         self._changed.set()
 
+    def publish_at(self, position: int, event: str, data: Any) -> None:
+        """An event numbered by the process executing the run (mirrored here): ignored when
+        it is already known."""
+        if position >= self.length:
+            self.publish(event, data)
+
+    def skip_to(self, position: int) -> None:
+        """Continue the numbering at `position` (events an earlier attempt published elsewhere)."""
+        if position > self.length:
+            self._events.clear()
+            self._dropped = position
+            self._changed.set()
+
     def close(self) -> None:
         self.closed = True
         self._changed.set()
@@ -61,7 +77,5 @@ class RunStream:
             if self.closed:
                 return
             self._changed.clear()
-            try:
-                await asyncio.wait_for(self._changed.wait(), idle)
-            except TimeoutError:
+            if not await wait_event(self._changed, idle):
                 yield None
