@@ -14,7 +14,6 @@ from collections.abc import Awaitable
 from typing import Any, TypeVar, cast
 
 from dependency_injector import containers, providers
-from langgraph.store.memory import InMemoryStore
 
 from src.services.agent import build_agent, create_chat_model
 from src.services.assistants.repository import MemoryAssistantRepository, PostgresAssistantRepository
@@ -27,8 +26,11 @@ from src.services.runs.executor import RunExecutor
 from src.services.runs.repository import MemoryRunRepository, PostgresRunRepository
 from src.services.runs.service import RunLimits, init_run_service
 from src.services.schema import init_database
+from src.services.store.index import load_store_index
+from src.services.store.memory import init_memory_store
 from src.services.store.service import StoreService
 from src.services.threads.repository import MemoryTables, MemoryThreadRepository, PostgresThreadRepository
+from src.services.threads.retention import MemoryThreadRetention, PostgresThreadRetention, init_thread_sweeper
 from src.services.threads.service import ThreadService
 from src.services.webhooks import init_webhooks
 from src.web.cors import CorsPolicy
@@ -48,6 +50,8 @@ class Container(containers.DeclarativeContainer):
     config = providers.Configuration(strict=True)
 
     # --- persistence: memory or Postgres, chosen by config.persistence ---
+    # langgraph.json's store.index, its embeddings loaded (a bad one is a config error at start-up).
+    store_index = providers.Singleton(load_store_index, spec=config.store.index, base_dir=config.config_dir)
     database = providers.Resource(
         init_database,
         url=config.database.url,
@@ -56,6 +60,7 @@ class Container(containers.DeclarativeContainer):
         timeout=config.database.pool_timeout,
         connect_timeout=config.database.connect_timeout,
         check_idle=config.database.pool_check_idle,
+        store_index=store_index,
     )
     memory_tables = providers.Singleton(MemoryTables)
     checkpointer = providers.Selector(
@@ -66,8 +71,8 @@ class Container(containers.DeclarativeContainer):
     )
     store = providers.Selector(
         config.persistence,
-        memory=providers.Singleton(InMemoryStore),
-        postgres=providers.Resource(init_postgres_store, pool=database),
+        memory=providers.Resource(init_memory_store, index=store_index, ttl=config.store.ttl),
+        postgres=providers.Resource(init_postgres_store, pool=database, index=store_index, ttl=config.store.ttl),
     )
     thread_repository = providers.Selector(
         config.persistence,
@@ -83,6 +88,11 @@ class Container(containers.DeclarativeContainer):
         config.persistence,
         memory=providers.Singleton(MemoryAssistantRepository),
         postgres=providers.Singleton(PostgresAssistantRepository, pool=database),
+    )
+    thread_retention = providers.Selector(
+        config.persistence,
+        memory=providers.Singleton(MemoryThreadRetention, tables=memory_tables, checkpointer=checkpointer),
+        postgres=providers.Singleton(PostgresThreadRetention, pool=database),
     )
     backend = providers.Selector(
         config.persistence,
@@ -133,6 +143,14 @@ class Container(containers.DeclarativeContainer):
             finished_kept_seconds=config.runs.finished_kept_seconds,
         ),
     )
+    # langgraph.json's checkpointer.ttl: expired threads deleted or pruned in the background.
+    thread_sweeper = providers.Selector(
+        config.thread_ttl,
+        off=providers.Object(None),
+        on=providers.Resource(
+            init_thread_sweeper, retention=thread_retention, checkpointer=checkpointer, ttl=config.checkpointer.ttl
+        ),
+    )
     health_service = providers.Singleton(HealthService, backend=backend, graphs=graphs)
     store_service = providers.Singleton(StoreService, store=store)
 
@@ -153,9 +171,10 @@ class Container(containers.DeclarativeContainer):
     store_routes = providers.Singleton(StoreRoutes, store=store_service)
     route_objects = providers.List(system_routes, assistant_routes, thread_routes, run_routes, store_routes)
 
-    # What start-up brings up before the first request: every route with its services, and
-    # each served graph's default assistant.
-    application = providers.List(default_assistants, route_objects)
+    # What start-up brings up before the first request: each served graph's default assistant and
+    # the background tasks, then every route with its services.
+    background = providers.List(default_assistants, thread_sweeper)
+    application = providers.List(background, route_objects)
 
 
 async def provide(provider: providers.Provider[T]) -> T:
