@@ -18,13 +18,20 @@ from dependency_injector import containers, providers
 from src.services.agent import build_agent, create_chat_model
 from src.services.assistants.repository import MemoryAssistantRepository, PostgresAssistantRepository
 from src.services.assistants.service import AssistantService, init_default_assistants
+from src.services.crons.repository import MemoryCronRepository, PostgresCronRepository
+from src.services.crons.schedule import SystemClock
+from src.services.crons.scheduler import init_cron_scheduler
+from src.services.crons.service import CronService
+from src.services.crons.wakeup import CronWakeup
 from src.services.egress import EgressGuard, Resolver
 from src.services.graphs import GraphRegistry, load_graph_targets
 from src.services.health import HealthService, MemoryBackend, PostgresBackend
+from src.services.metrics import init_metrics, init_metrics_service
 from src.services.persistence import MemorySaver, ThreadShardedSaver, init_postgres_store
 from src.services.runs.executor import RunExecutor
 from src.services.runs.repository import MemoryRunRepository, PostgresRunRepository
 from src.services.runs.service import RunLimits, init_run_service
+from src.services.runs.stats import MemoryRunCounter, PostgresRunCounter
 from src.services.schema import init_database
 from src.services.store.index import load_store_index
 from src.services.store.memory import init_memory_store
@@ -35,7 +42,10 @@ from src.services.threads.service import ThreadService
 from src.services.webhooks import init_webhooks
 from src.web.cors import CorsPolicy
 from src.web.pipeline import RequestLimits, RequestPipeline
+from src.web.requests.runs import parse_run_request
 from src.web.routes.assistants import AssistantRoutes
+from src.web.routes.crons import CronRoutes
+from src.web.routes.metrics import MetricsRoutes
 from src.web.routes.runs import RunRoutes
 from src.web.routes.store import StoreRoutes
 from src.web.routes.system import SystemRoutes
@@ -94,11 +104,25 @@ class Container(containers.DeclarativeContainer):
         memory=providers.Singleton(MemoryThreadRetention, tables=memory_tables, checkpointer=checkpointer),
         postgres=providers.Singleton(PostgresThreadRetention, pool=database),
     )
+    cron_repository = providers.Selector(
+        config.persistence,
+        memory=providers.Singleton(MemoryCronRepository, tables=memory_tables),
+        postgres=providers.Singleton(PostgresCronRepository, pool=database),
+    )
+    run_counter = providers.Selector(
+        config.persistence,
+        memory=providers.Singleton(MemoryRunCounter, tables=memory_tables),
+        postgres=providers.Singleton(PostgresRunCounter, pool=database),
+    )
+    pool_or_none = providers.Selector(config.persistence, memory=providers.Object(None), postgres=database)
     backend = providers.Selector(
         config.persistence,
         memory=providers.Singleton(MemoryBackend),
         postgres=providers.Singleton(PostgresBackend, pool=database),
     )
+
+    # --- metrics: one registry per container (several processes: see src/services/metrics.py) ---
+    metrics = providers.Resource(init_metrics, multiprocess_dir=config.metrics.multiprocess_dir)
 
     # --- graphs ---
     chat_model = providers.Singleton(
@@ -142,6 +166,7 @@ class Container(containers.DeclarativeContainer):
             finished_kept=config.runs.finished_kept,
             finished_kept_seconds=config.runs.finished_kept_seconds,
         ),
+        observer=metrics,
     )
     # langgraph.json's checkpointer.ttl: expired threads deleted or pruned in the background.
     thread_sweeper = providers.Selector(
@@ -151,7 +176,30 @@ class Container(containers.DeclarativeContainer):
             init_thread_sweeper, retention=thread_retention, checkpointer=checkpointer, ttl=config.checkpointer.ttl
         ),
     )
+    # --- crons: stored with the runs' records, fired by one scheduler task per process ---
+    cron_clock = providers.Singleton(SystemClock)
+    cron_wakeup = providers.Singleton(CronWakeup)
+    cron_service = providers.Singleton(
+        CronService,
+        crons=cron_repository,
+        assistants=assistant_service,
+        threads=thread_repository,
+        webhooks=webhooks,
+        clock=cron_clock,
+        wakeup=cron_wakeup,
+    )
+    cron_scheduler = providers.Resource(
+        init_cron_scheduler,
+        crons=cron_repository,
+        runs=run_service,
+        parse_run=providers.Object(parse_run_request),
+        clock=cron_clock,
+        wakeup=cron_wakeup,
+        poll_seconds=config.crons.poll_seconds,
+        metrics=metrics,
+    )
     health_service = providers.Singleton(HealthService, backend=backend, graphs=graphs)
+    metrics_service = providers.Resource(init_metrics_service, metrics=metrics, runs=run_counter, pool=pool_or_none)
     store_service = providers.Singleton(StoreService, store=store)
 
     # --- the web layer: route classes get their services here; the pipeline wraps every handler ---
@@ -162,18 +210,22 @@ class Container(containers.DeclarativeContainer):
         max_body_bytes=config.server.max_body_bytes,
     )
     request_pipeline = providers.Singleton(
-        RequestPipeline, cors=cors_policy, access_log=config.server.access_log, limits=request_limits
+        RequestPipeline, cors=cors_policy, access_log=config.server.access_log, limits=request_limits, metrics=metrics
     )
     system_routes = providers.Singleton(SystemRoutes, health=health_service)
+    metrics_routes = providers.Singleton(MetricsRoutes, metrics=metrics_service)
     assistant_routes = providers.Singleton(AssistantRoutes, assistants=assistant_service)
     thread_routes = providers.Singleton(ThreadRoutes, threads=thread_service)
     run_routes = providers.Singleton(RunRoutes, runs=run_service)
     store_routes = providers.Singleton(StoreRoutes, store=store_service)
-    route_objects = providers.List(system_routes, assistant_routes, thread_routes, run_routes, store_routes)
+    cron_routes = providers.Singleton(CronRoutes, crons=cron_service)
+    route_objects = providers.List(
+        system_routes, metrics_routes, assistant_routes, thread_routes, run_routes, cron_routes, store_routes
+    )
 
     # What start-up brings up before the first request: each served graph's default assistant and
     # the background tasks, then every route with its services.
-    background = providers.List(default_assistants, thread_sweeper)
+    background = providers.List(default_assistants, thread_sweeper, cron_scheduler)
     application = providers.List(background, route_objects)
 
 

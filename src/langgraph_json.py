@@ -90,6 +90,12 @@ def load_configuration(
     if project_file is None:
         return load_settings(yaml_file or DEFAULT_CONFIG_FILE, environ=env, overrides=overrides)
     project = read_project(project_file)
+    if "PROMETHEUS_MULTIPROC_DIR" in project["env"]:
+        # prometheus-client has read the environment by now: only the real one can set it.
+        del project["env"]["PROMETHEUS_MULTIPROC_DIR"]
+        project["warnings"].append(
+            f"{project_file.name}: env PROMETHEUS_MULTIPROC_DIR is ignored; set it in the process environment"
+        )
     merged = {**project["env"], **env}
     return load_settings(yaml_file or DEFAULT_CONFIG_FILE, environ=merged, overrides=overrides, project=project)
 

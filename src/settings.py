@@ -454,6 +454,14 @@ def load_settings(
             dependencies=list(project["dependencies"]),
             warnings=list(project["warnings"]),
         )
+    # prometheus-client reads it when imported, so only the process environment can set it
+    # (see src/services/metrics.py): several server processes then share their figures.
+    metrics_dir = env.get("PROMETHEUS_MULTIPROC_DIR") or None
+    if metrics_dir is not None and not Path(metrics_dir).is_dir():
+        raise ConfigError(
+            f"{_describe('PROMETHEUS_MULTIPROC_DIR', metrics_dir)} is invalid: expected an existing directory"
+        )
+    result["metrics"] = {"multiprocess_dir": metrics_dir}
     # Whether threads expire (checkpointer.ttl with a default_ttl), for the container's selector.
     ttl = result["checkpointer"]["ttl"]
     result["thread_ttl"] = "on" if ttl is not None and ttl.get("default_ttl") is not None else "off"

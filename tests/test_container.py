@@ -10,8 +10,10 @@ from langgraph.store.memory import InMemoryStore
 
 from src.containers import Container, provide, resolved
 from src.services.assistants.repository import MemoryAssistantRepository
+from src.services.crons.repository import MemoryCronRepository
 from src.services.health import MemoryBackend
 from src.services.runs.repository import MemoryRunRepository
+from src.services.runs.stats import MemoryRunCounter
 from src.services.threads.repository import MemoryTables, MemoryThreadRepository
 from src.settings import load_settings
 from tests.conftest import TEST_CONFIG
@@ -48,6 +50,9 @@ async def test_overriding_pool_means_no_connection(tmp_path, monkeypatch):
         container.run_repository.override(providers.Object(MemoryRunRepository(tables))),
         container.assistant_repository.override(providers.Object(MemoryAssistantRepository())),
         container.backend.override(providers.Object(MemoryBackend())),
+        container.cron_repository.override(providers.Object(MemoryCronRepository(tables))),
+        container.run_counter.override(providers.Object(MemoryRunCounter(tables))),
+        container.pool_or_none.override(providers.Object(None)),
     ):
         api = await InProcessApi(container).start()
         graphs = await provide(container.graphs)

@@ -2,8 +2,8 @@
 
 Set-up is one step under one advisory lock: LangGraph's checkpointer and store tables
 (their own idempotent `setup()`), this server's migrations (schema `agent_server`: each
-aggregate's migrations sit next to its SQL, in threads/sql.py, runs/sql.py and
-assistants/sql.py, and are applied here in version order) and row-level security on
+aggregate's migrations sit next to its SQL, in threads/sql.py, runs/sql.py,
+assistants/sql.py and crons/sql.py, and are applied here in version order) and row-level security on
 every table, so that several servers starting at once against a fresh database take turns.
 """
 
@@ -20,6 +20,7 @@ from langgraph.store.base import IndexConfig
 from langgraph.store.postgres.aio import AsyncPostgresStore
 
 from src.services.assistants.sql import MIGRATIONS as ASSISTANT_MIGRATIONS
+from src.services.crons.sql import MIGRATIONS as CRON_MIGRATIONS
 from src.services.database import Connection, DatabaseUnavailable, Pool, opened_pool
 from src.services.persistence import stop_batch_task
 from src.services.runs.sql import MIGRATIONS as RUN_MIGRATIONS
@@ -41,7 +42,7 @@ def _in_order(*sources: dict[int, tuple[str, ...]]) -> tuple[tuple[str, ...], ..
 
 
 # Append-only: each entry runs once, in order, and is recorded in schema_migrations.
-MIGRATIONS = _in_order(THREAD_MIGRATIONS, ASSISTANT_MIGRATIONS, RUN_MIGRATIONS)
+MIGRATIONS = _in_order(THREAD_MIGRATIONS, ASSISTANT_MIGRATIONS, RUN_MIGRATIONS, CRON_MIGRATIONS)
 
 CREATE_SCHEMA = "CREATE SCHEMA IF NOT EXISTS agent_server"
 CREATE_MIGRATIONS_TABLE = (

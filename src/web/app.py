@@ -23,6 +23,8 @@ from src.web.http import HttpRequest
 from src.web.openapi import DocsRoutes
 from src.web.pipeline import Fallback, RequestPipeline
 from src.web.routes.assistants import AssistantRoutes
+from src.web.routes.crons import CronRoutes
+from src.web.routes.metrics import MetricsRoutes
 from src.web.routes.runs import RunRoutes
 from src.web.routes.store import StoreRoutes
 from src.web.routes.system import SystemRoutes
@@ -33,9 +35,11 @@ logger = logging.getLogger("agent_server")
 # Each API area's route class; the area names the OpenAPI tag.
 ROUTE_CLASSES: tuple[tuple[str, type], ...] = (
     ("system", SystemRoutes),
+    ("system", MetricsRoutes),
     ("assistants", AssistantRoutes),
     ("threads", ThreadRoutes),
     ("runs", RunRoutes),
+    ("crons", CronRoutes),
     ("store", StoreRoutes),
 )
 # Unknown paths and wrong methods get JSON 404/405 from `Fallback`, for every method Robyn knows.
@@ -141,11 +145,11 @@ def register_routes(app: Robyn, pipeline: RequestPipeline, cors: CorsPolicy, obj
     registered: list[tuple[str, RouteSpec]] = []
     for area, cls in ROUTE_CLASSES:
         for spec in routes_of(cls):
-            app.add_route(spec.method, spec.path, pipeline.wrap(objects.handler(cls, spec.name)))
+            app.add_route(spec.method, spec.path, pipeline.wrap(objects.handler(cls, spec.name), spec.path))
             registered.append((area, spec))
     docs = DocsRoutes(registered)
     for spec in routes_of(DocsRoutes):
-        app.add_route(spec.method, spec.path, pipeline.wrap(getattr(docs, spec.name)))
+        app.add_route(spec.method, spec.path, pipeline.wrap(getattr(docs, spec.name), spec.path))
     matcher = RouteMatcher([*(spec for _, spec in registered), *routes_of(DocsRoutes)])
     fallback = pipeline.wrap(Fallback(matcher, cors))
     for method in FALLBACK_METHODS:

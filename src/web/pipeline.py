@@ -3,8 +3,9 @@
 `RequestPipeline.dispatch` turns Robyn's request into an `HttpRequest`, calls the
 handler, maps domain errors to status codes with a `{"detail": ...}` body (never a
 traceback) - a database that cannot be used to 503 with `Retry-After`, anything else
-unexpected to 500 - adds the CORS headers and writes one access-log line. `fallback` answers
-what no route matches: 404 or 405 as JSON, and CORS preflights.
+unexpected to 500 - adds the CORS headers, counts the request in the metrics under its
+route template and writes one access-log line. `fallback` answers what no route matches:
+404 or 405 as JSON, and CORS preflights.
 """
 
 from __future__ import annotations
@@ -19,10 +20,11 @@ from robyn.responses import StreamingResponse
 
 from src.services.database import DatabaseUnreachable, one_line, unavailable_cause
 from src.services.errors import Conflict, InvalidRequest, NotFound, ServiceError
+from src.services.metrics import Metrics
 from src.web.cors import CorsPolicy, CorsRefused
 from src.web.http import HttpRequest, error_response
 from src.web.requests.rules import BadRequest
-from src.web.routing import Handler, HandlerResult, RouteMatcher
+from src.web.routing import PATH_PARAM, Handler, HandlerResult, RouteMatcher
 
 logger = logging.getLogger("agent_server")
 access_logger = logging.getLogger("agent_server.access")
@@ -37,6 +39,13 @@ STATUS_BY_ERROR: tuple[tuple[type[ServiceError], int], ...] = (
 # pool tries the database twice a second and serves again as soon as it answers.
 RETRY_AFTER_SECONDS = 1
 RobynHandler = Callable[[Request], Awaitable[HandlerResult]]
+# The route label of requests no route serves (404, 405, preflights).
+UNMATCHED = "unmatched"
+
+
+def route_label(template: str) -> str:
+    """A route template as metrics label it: /threads/{thread_id}/runs (Robyn writes :thread_id)."""
+    return PATH_PARAM.sub(r"{\1}", template)
 
 
 def to_http_request(request: Request) -> HttpRequest:
@@ -101,21 +110,23 @@ class RequestLimits:
 
 
 class RequestPipeline:
-    def __init__(self, cors: CorsPolicy, access_log: bool, limits: RequestLimits) -> None:
+    def __init__(self, cors: CorsPolicy, access_log: bool, limits: RequestLimits, metrics: Metrics) -> None:
         self._cors = cors
         self._access_log = access_log
         self._limits = limits
+        self._metrics = metrics
 
-    def wrap(self, handler: Handler) -> RobynHandler:
-        """A Robyn handler that runs `handler` through the pipeline."""
+    def wrap(self, handler: Handler, route: str = UNMATCHED) -> RobynHandler:
+        """A Robyn handler that runs `handler`, registered on the path template `route`, through the pipeline."""
+        label = route_label(route)
 
         async def handle(request: Request) -> HandlerResult:
-            return await self.dispatch(handler, to_http_request(request))
+            return await self.dispatch(handler, to_http_request(request), label)
 
         handle.__name__ = getattr(handler, "__name__", "handler")
         return handle
 
-    async def dispatch(self, handler: Handler, request: HttpRequest) -> HandlerResult:
+    async def dispatch(self, handler: Handler, request: HttpRequest, route: str = UNMATCHED) -> HandlerResult:
         started = time.perf_counter()
         try:
             response = self._limits.refusal(request) or await handler(request)
@@ -137,14 +148,20 @@ class RequestPipeline:
         if cors and not response.headers.contains("access-control-allow-origin"):  # a preflight has its own
             for name, value in cors.items():
                 response.headers.set(name, value)
+        elapsed = time.perf_counter() - started
+        self._metrics.http_request(route, request.method, response.status_code, elapsed)
+        streaming = isinstance(response, StreamingResponse)
+        if isinstance(response, StreamingResponse):
+            # Robyn wraps an async generator body; the generator itself tells when the stream ends.
+            self._metrics.stream_opened(getattr(response.content, "_async_gen", response.content))
         if self._access_log:
             access_logger.info(
                 "%s %s %d %.1fms%s",
                 request.method,
                 request.path,
                 response.status_code,
-                (time.perf_counter() - started) * 1000,
-                " (stream)" if isinstance(response, StreamingResponse) else "",
+                elapsed * 1000,
+                " (stream)" if streaming else "",
             )
         return response
 

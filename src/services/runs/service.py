@@ -25,6 +25,7 @@ from src.services.persistence import Checkpointer, ErasableCheckpointer
 from src.services.runs.active import ActiveRun, public_run
 from src.services.runs.executor import RunExecutor
 from src.services.runs.follower import ThreadFollower, thread_event_id
+from src.services.runs.observer import NoRunObserver, RunObserver
 from src.services.runs.repository import NewRun, RunRecord, RunRepository
 from src.services.runs.request import THREAD_STREAM_MODES, CancelSelection, RunRequest, apply_assistant
 from src.services.runs.streams import HEARTBEAT_SECONDS, RunStream, StreamEvent
@@ -68,6 +69,7 @@ class RunService:
         webhooks: WebhookSender,
         checkpointer: Checkpointer,
         limits: RunLimits,
+        observer: RunObserver | None = None,
     ) -> None:
         if limits.max_concurrency < 1:
             raise ValueError(f"max_concurrency must be >= 1, got {limits.max_concurrency}")
@@ -78,6 +80,7 @@ class RunService:
         self._webhooks = webhooks
         self._checkpointer = checkpointer
         self._limits = limits
+        self._observer = observer or NoRunObserver()
         self._slots = asyncio.Semaphore(limits.max_concurrency)
         self._turns = ThreadTurns()
         self._active: dict[str, ActiveRun] = {}
@@ -126,6 +129,7 @@ class RunService:
             record=public_run(record), request=request, stream=RunStream(self._limits.max_events_per_run)
         )
         self._active[run_id] = active
+        self._observer.run_created(run_id)
         self._by_thread.setdefault(thread_id, []).append(run_id)
         for follower in self._followers.get(thread_id, ()):
             follower.add(active)
@@ -215,6 +219,7 @@ class RunService:
         finally:
             active.conclude(status)
             active.record["status"] = status
+            self._observer.run_finished(run_id, status)
             self._forget(active)
             if active.request.webhook:
                 values = None if status == "error" else active.final
@@ -435,13 +440,14 @@ async def init_run_service(
     webhooks: WebhookSender,
     checkpointer: Checkpointer,
     limits: RunLimits,
+    observer: RunObserver | None = None,
 ) -> AsyncIterator[RunService]:
     """Resource: the run service, after marking runs a previous process left in flight; on
     shutdown, runs are cancelled before the pool closes."""
     orphaned = await runs.recover()
     if orphaned:
         logger.info("%d run(s) cut short by the last stop marked error", orphaned)
-    service = RunService(threads, runs, executor, assistants, webhooks, checkpointer, limits)
+    service = RunService(threads, runs, executor, assistants, webhooks, checkpointer, limits, observer)
     try:
         yield service
     finally:

@@ -48,3 +48,7 @@ RESET_BUSY_THREADS = (
     "UPDATE agent_server.threads SET status = 'error', error = %s, updated_at = now() WHERE status = 'busy'"
 )
 ORPHANED_RUN_ERROR = "the server stopped before this run finished"
+# GET /metrics: how many runs wait and execute, across every server on the database.
+COUNT_ACTIVE_RUNS = (
+    "SELECT status, count(*) AS count FROM agent_server.runs WHERE status IN ('pending', 'running') GROUP BY status"
+)
