@@ -24,8 +24,9 @@ import weakref
 from collections.abc import AsyncIterator, Iterable, Iterator
 from typing import Any
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 
 from src.services.database import Pool, one_line
@@ -39,7 +40,8 @@ HTTP_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 3
 RUN_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 900.0, 3600.0)
 # How often each process writes its gauges when several processes share the figures.
 SAMPLE_SECONDS = 1.0
-CONTENT_TYPE = CONTENT_TYPE_LATEST
+# The classic text format, which every Prometheus version reads (the metric names need no escaping).
+CONTENT_TYPE = CONTENT_TYPE_PLAIN_0_0_4
 
 
 class _Families:
@@ -138,8 +140,15 @@ class Metrics:
     # Scraping ---------------------------------------------------------------------------
 
     def open_streams(self) -> int:
-        # An async generator that has ended (finished, closed, or dropped by Robyn) has no frame.
-        return sum(1 for body in list(self._streams) if getattr(body, "ag_frame", None) is not None)
+        """Streams being served: a body that has ended (finished, closed, dropped by Robyn) has no
+        frame; one whose client went away is left parked at a `yield` (Robyn stops pulling) until
+        src/web/sse.py closes it, while a served one is awaiting its next event (`ag_running`)
+        nearly all the time: Robyn pulls again as soon as it has sent a chunk."""
+        return sum(
+            1
+            for body in list(self._streams)
+            if getattr(body, "ag_frame", None) is not None and getattr(body, "ag_running", False)
+        )
 
     def sample(self, pool: Pool | None) -> None:
         """Write this process's gauges: open streams and the pool's figures."""
