@@ -162,6 +162,7 @@ class RequestPipeline:
                 response.status_code,
                 elapsed * 1000,
                 " (stream)" if streaming else "",
+                extra={name: request.path_params.get(name) for name in ("thread_id", "run_id", "cron_id")},
             )
         return response
 

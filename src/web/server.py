@@ -13,18 +13,11 @@ from src.langgraph_json import apply_project, load_configuration
 from src.services.database import describe_url
 from src.settings import ConfigError, redact
 from src.web.app import create_app
+from src.web.logformat import log_formatter
 
 logger = logging.getLogger("agent_server")
 CONFIG_ERROR_EXIT = 2
 RUNTIME_ERROR_EXIT = 1
-LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
-
-
-class RedactingFormatter(logging.Formatter):
-    """Every log line, tracebacks included, passes through `redact`: a library may log a connection string."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        return redact(super().format(record))
 
 
 def check_port_free(host: str, port: int) -> None:
@@ -44,7 +37,7 @@ def serve(config_files: list[str] | None, host: str | None, port: str | None, st
     try:
         settings = load_configuration(config_files, overrides={"server.host": host, "server.port": port})
         handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(RedactingFormatter(LOG_FORMAT))
+        handler.setFormatter(log_formatter(settings["server"]["log_format"]))
         logging.basicConfig(level=settings["server"]["log_level"], handlers=[handler])
         logging.getLogger("robyn").setLevel(logging.WARNING)  # its per-route lines drown ours
         for warning in settings["warnings"]:

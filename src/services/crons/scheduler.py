@@ -25,6 +25,7 @@ from src.services.crons.schedule import Clock, next_run
 from src.services.crons.wakeup import CronWakeup
 from src.services.database import one_line, unavailable_cause
 from src.services.errors import ServiceError
+from src.services.logcontext import log_context
 from src.services.runs.request import RunRequest
 from src.services.runs.service import RunService
 
@@ -76,6 +77,10 @@ class CronScheduler:
 
     async def fire(self, cron: CronRecord) -> str | None:
         """Create the cron's run; return its id, or None when no run was created (logged)."""
+        with log_context(cron_id=cron["cron_id"], thread_id=cron["thread_id"]):
+            return await self._fire(cron)
+
+    async def _fire(self, cron: CronRecord) -> str | None:
         thread_id = cron["thread_id"]
         try:
             request = self._parse_run(self.run_body(cron), stateless=thread_id is None)

@@ -21,6 +21,7 @@ from typing import Any
 from src.services.assistants.service import AssistantService
 from src.services.database import unavailable_cause
 from src.services.errors import Conflict, InvalidRequest, NotFound, ThreadBusy
+from src.services.logcontext import log_context
 from src.services.persistence import Checkpointer, ErasableCheckpointer
 from src.services.runs.active import ActiveRun, public_run
 from src.services.runs.executor import RunExecutor
@@ -136,7 +137,8 @@ class RunService:
         active.stream.publish("metadata", {"run_id": run_id, "attempt": 1})
         # The task's first step runs before any other request can cancel it, so a turn
         # taken here is always given back by the task.
-        active.task = asyncio.create_task(self._run(active, stateless, started), name=f"run {run_id}")
+        with log_context(run_id=run_id, thread_id=thread_id):  # the task's log lines carry them
+            active.task = asyncio.create_task(self._run(active, stateless, started), name=f"run {run_id}")
         return active
 
     def _apply_multitask_strategy(self, thread_id: str, request: RunRequest) -> list[str]:
