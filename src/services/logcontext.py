@@ -7,16 +7,23 @@ everything a run's task logs, its graph's own lines included, carries the run's 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from contextvars import ContextVar
 
-LOG_CONTEXT: ContextVar[Mapping[str, str]] = ContextVar("agent_server_log_context", default={})
+# (name, id) pairs: a context variable's value is shared by every task that copied it, so it
+# is immutable.
+LOG_CONTEXT: ContextVar[tuple[tuple[str, str], ...]] = ContextVar("agent_server_log_context", default=())
+
+
+def current_ids() -> dict[str, str]:
+    return dict(LOG_CONTEXT.get())
 
 
 @contextlib.contextmanager
 def log_context(**ids: str | None) -> Iterator[None]:
     """Log lines written inside (and in tasks created inside) carry these ids."""
-    token = LOG_CONTEXT.set({**LOG_CONTEXT.get(), **{name: value for name, value in ids.items() if value}})
+    merged = {**current_ids(), **{name: value for name, value in ids.items() if value}}
+    token = LOG_CONTEXT.set(tuple(merged.items()))
     try:
         yield
     finally:

@@ -16,7 +16,7 @@ from typing import Any
 import orjson
 from langchain_core.runnables.config import var_child_runnable_config
 
-from src.services.logcontext import LOG_CONTEXT
+from src.services.logcontext import current_ids
 from src.settings import redact
 
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -45,7 +45,7 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": redact(record.getMessage()),
         }
-        ids = {**_graph_ids(), **LOG_CONTEXT.get()}
+        ids = {**_graph_ids(), **current_ids()}
         for name in CONTEXT_IDS:
             value = getattr(record, name, None) or ids.get(name)
             if value:
