@@ -24,7 +24,14 @@ import weakref
 from collections.abc import AsyncIterator, Iterable, Iterator
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    disable_created_metrics,
+    generate_latest,
+)
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
@@ -42,6 +49,8 @@ RUN_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300
 SAMPLE_SECONDS = 1.0
 # The classic text format, which every Prometheus version reads (the metric names need no escaping).
 CONTENT_TYPE = CONTENT_TYPE_PLAIN_0_0_4
+# Gauges of every live process add up; a stopped process's drop out (multiprocess mode).
+LIVE_SUM: dict[str, Any] = {"multiprocess_mode": "livesum"}
 
 
 class _Families:
@@ -56,6 +65,9 @@ class _Families:
 
 class Metrics:
     def __init__(self, multiprocess_dir: str | None = None) -> None:
+        # No `<name>_created` timestamp series next to every counter and histogram: they double
+        # the scrape and Prometheus does not use them (multiprocess mode never writes them).
+        disable_created_metrics()  # type: ignore[no-untyped-call]
         self.multiprocess_dir = multiprocess_dir
         self.registry = CollectorRegistry()
         registry = self.registry
@@ -95,21 +107,8 @@ class Metrics:
             registry=registry,
             multiprocess_mode="livesum",
         )
-        self.pool_size = Gauge(
-            "agent_server_db_pool_size", "Database connections open", registry=registry, multiprocess_mode="livesum"
-        )
-        self.pool_idle = Gauge(
-            "agent_server_db_pool_idle",
-            "Database connections idle in the pool",
-            registry=registry,
-            multiprocess_mode="livesum",
-        )
-        self.pool_waiting = Gauge(
-            "agent_server_db_pool_waiting",
-            "Requests waiting for a database connection",
-            registry=registry,
-            multiprocess_mode="livesum",
-        )
+        # The pool's gauges exist once there is a pool to sample (none on in-memory persistence).
+        self._pool_gauges: tuple[Gauge, Gauge, Gauge] | None = None
         self._run_started: dict[str, float] = {}
         # The bodies of the streaming responses handed out: open until their generator ends.
         self._streams: weakref.WeakSet[Any] = weakref.WeakSet()
@@ -150,14 +149,34 @@ class Metrics:
             if getattr(body, "ag_frame", None) is not None and getattr(body, "ag_running", False)
         )
 
+    def _pool_gauges_made(self) -> tuple[Gauge, Gauge, Gauge]:
+        if self._pool_gauges is None:
+            self._pool_gauges = (
+                Gauge("agent_server_db_pool_size", "Database connections open", **LIVE_SUM, registry=self.registry),
+                Gauge(
+                    "agent_server_db_pool_idle",
+                    "Database connections idle in the pool",
+                    **LIVE_SUM,
+                    registry=self.registry,
+                ),
+                Gauge(
+                    "agent_server_db_pool_waiting",
+                    "Requests waiting for a database connection",
+                    **LIVE_SUM,
+                    registry=self.registry,
+                ),
+            )
+        return self._pool_gauges
+
     def sample(self, pool: Pool | None) -> None:
         """Write this process's gauges: open streams and the pool's figures."""
         self.sse_streams.set(self.open_streams())
         if pool is not None:
             stats = pool.get_stats()
-            self.pool_size.set(stats.get("pool_size", 0))
-            self.pool_idle.set(stats.get("pool_available", 0))
-            self.pool_waiting.set(stats.get("requests_waiting", 0))
+            size, idle, waiting = self._pool_gauges_made()
+            size.set(stats.get("pool_size", 0))
+            idle.set(stats.get("pool_available", 0))
+            waiting.set(stats.get("requests_waiting", 0))
 
     def exposition(self, active_runs: dict[str, int] | None) -> bytes:
         """The Prometheus text of every figure: this registry's, or every process's in

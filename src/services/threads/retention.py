@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+import psycopg
+
 from src.services.database import PostgresRecords, one_line, unavailable_cause
 from src.services.persistence import Checkpointer, MemorySaver
 from src.services.threads.repository import MemoryTables, now
@@ -107,6 +109,9 @@ class ThreadSweeper:
                 pruned += 1
             except NotImplementedError as exc:  # LangGraph cannot prune threads with delta channels
                 logger.warning("thread TTL: thread %s cannot be pruned: %s", thread_id, exc)
+            except (psycopg.errors.SerializationFailure, psycopg.errors.DeadlockDetected):
+                # Another server prunes it at this moment: this one leaves it to that one.
+                logger.debug("thread TTL: thread %s is being pruned elsewhere", thread_id)
         return pruned
 
     async def run_forever(self) -> None:
