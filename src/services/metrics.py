@@ -102,10 +102,7 @@ class Metrics:
             registry=registry,
         )
         self.sse_streams = Gauge(
-            "agent_server_sse_streams_open",
-            "Server-sent event streams open",
-            registry=registry,
-            multiprocess_mode="livesum",
+            "agent_server_sse_streams_open", "Server-sent event streams being served", **LIVE_SUM, registry=registry
         )
         # The pool's gauges exist once there is a pool to sample (none on in-memory persistence).
         self._pool_gauges: tuple[Gauge, Gauge, Gauge] | None = None
