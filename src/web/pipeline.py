@@ -110,7 +110,9 @@ class RequestLimits:
 
 
 class RequestPipeline:
-    def __init__(self, cors: CorsPolicy, access_log: bool, limits: RequestLimits, metrics: Metrics) -> None:
+    def __init__(
+        self, cors: CorsPolicy, access_log: bool, limits: RequestLimits, metrics: Metrics | None = None
+    ) -> None:
         self._cors = cors
         self._access_log = access_log
         self._limits = limits
@@ -149,11 +151,12 @@ class RequestPipeline:
             for name, value in cors.items():
                 response.headers.set(name, value)
         elapsed = time.perf_counter() - started
-        self._metrics.http_request(route, request.method, response.status_code, elapsed)
         streaming = isinstance(response, StreamingResponse)
-        if isinstance(response, StreamingResponse):
-            # Robyn wraps an async generator body; the generator itself tells when the stream ends.
-            self._metrics.stream_opened(getattr(response.content, "_async_gen", response.content))
+        if self._metrics is not None:
+            self._metrics.http_request(route, request.method, response.status_code, elapsed)
+            if isinstance(response, StreamingResponse):
+                # Robyn wraps an async generator body; the generator itself tells when the stream ends.
+                self._metrics.stream_opened(getattr(response.content, "_async_gen", response.content))
         if self._access_log:
             access_logger.info(
                 "%s %s %d %.1fms%s",
