@@ -4,7 +4,7 @@ The persistence backend is chosen once, here: `config.persistence` ("memory" wit
 DATABASE_URL, "postgres" with one) selects each backend-specific provider. On Postgres
 they share `database`, the one pool, which exists only once every table is set up.
 Resources start on first use, dependencies first: start-up resolves `application`, and
-`shutdown_resources()` stops what started in reverse order.
+`shutdown(container)` stops what started: the work first, then what it used.
 """
 
 from __future__ import annotations
@@ -14,28 +14,40 @@ from collections.abc import Awaitable
 from typing import Any, TypeVar, cast
 
 from dependency_injector import containers, providers
-from langgraph.store.memory import InMemoryStore
 
 from src.services.agent import build_agent, create_chat_model
 from src.services.assistants.repository import MemoryAssistantRepository, PostgresAssistantRepository
 from src.services.assistants.service import AssistantService, init_default_assistants
+from src.services.crons.repository import MemoryCronRepository, PostgresCronRepository
+from src.services.crons.schedule import SystemClock
+from src.services.crons.scheduler import init_cron_scheduler
+from src.services.crons.service import CronService
+from src.services.crons.wakeup import CronWakeup
 from src.services.egress import EgressGuard, Resolver
 from src.services.graphs import GraphRegistry, load_graph_targets
 from src.services.health import HealthService, MemoryBackend, PostgresBackend
+from src.services.metrics import init_metrics, init_metrics_service
 from src.services.persistence import MemorySaver, ThreadShardedSaver, init_postgres_store
 from src.services.runs.executor import RunExecutor
 from src.services.runs.notifier import Notifier, init_postgres_notifier
 from src.services.runs.repository import MemoryRunRepository, PostgresRunRepository
 from src.services.runs.service import RunLimits, init_run_service
+from src.services.runs.stats import MemoryRunCounter, PostgresRunCounter
 from src.services.runs.worker import QueueSettings, process_owner
 from src.services.schema import init_database
+from src.services.store.index import load_store_index
+from src.services.store.memory import init_memory_store
 from src.services.store.service import StoreService
 from src.services.threads.repository import MemoryTables, MemoryThreadRepository, PostgresThreadRepository
+from src.services.threads.retention import MemoryThreadRetention, PostgresThreadRetention, init_thread_sweeper
 from src.services.threads.service import ThreadService
 from src.services.webhooks import init_webhooks
 from src.web.cors import CorsPolicy
 from src.web.pipeline import RequestLimits, RequestPipeline
+from src.web.requests.runs import parse_run_request
 from src.web.routes.assistants import AssistantRoutes
+from src.web.routes.crons import CronRoutes
+from src.web.routes.metrics import MetricsRoutes
 from src.web.routes.runs import RunRoutes
 from src.web.routes.store import StoreRoutes
 from src.web.routes.system import SystemRoutes
@@ -50,6 +62,8 @@ class Container(containers.DeclarativeContainer):
     config = providers.Configuration(strict=True)
 
     # --- persistence: memory or Postgres, chosen by config.persistence ---
+    # langgraph.json's store.index, its embeddings loaded (a bad one is a config error at start-up).
+    store_index = providers.Singleton(load_store_index, spec=config.store.index, base_dir=config.config_dir)
     database = providers.Resource(
         init_database,
         url=config.database.url,
@@ -58,6 +72,7 @@ class Container(containers.DeclarativeContainer):
         timeout=config.database.pool_timeout,
         connect_timeout=config.database.connect_timeout,
         check_idle=config.database.pool_check_idle,
+        store_index=store_index,
     )
     memory_tables = providers.Singleton(MemoryTables)
     checkpointer = providers.Selector(
@@ -68,8 +83,8 @@ class Container(containers.DeclarativeContainer):
     )
     store = providers.Selector(
         config.persistence,
-        memory=providers.Singleton(InMemoryStore),
-        postgres=providers.Resource(init_postgres_store, pool=database),
+        memory=providers.Resource(init_memory_store, index=store_index, ttl=config.store.ttl),
+        postgres=providers.Resource(init_postgres_store, pool=database, index=store_index, ttl=config.store.ttl),
     )
     thread_repository = providers.Selector(
         config.persistence,
@@ -86,11 +101,30 @@ class Container(containers.DeclarativeContainer):
         memory=providers.Singleton(MemoryAssistantRepository),
         postgres=providers.Singleton(PostgresAssistantRepository, pool=database),
     )
+    thread_retention = providers.Selector(
+        config.persistence,
+        memory=providers.Singleton(MemoryThreadRetention, tables=memory_tables, checkpointer=checkpointer),
+        postgres=providers.Singleton(PostgresThreadRetention, pool=database),
+    )
+    cron_repository = providers.Selector(
+        config.persistence,
+        memory=providers.Singleton(MemoryCronRepository, tables=memory_tables),
+        postgres=providers.Singleton(PostgresCronRepository, pool=database),
+    )
+    run_counter = providers.Selector(
+        config.persistence,
+        memory=providers.Singleton(MemoryRunCounter, tables=memory_tables),
+        postgres=providers.Singleton(PostgresRunCounter, pool=database),
+    )
+    pool_or_none = providers.Selector(config.persistence, memory=providers.Object(None), postgres=database)
     backend = providers.Selector(
         config.persistence,
         memory=providers.Singleton(MemoryBackend),
         postgres=providers.Singleton(PostgresBackend, pool=database),
     )
+
+    # --- metrics: one registry per container (several processes: see src/services/metrics.py) ---
+    metrics = providers.Resource(init_metrics, multiprocess_dir=config.metrics.multiprocess_dir)
 
     # --- graphs ---
     chat_model = providers.Singleton(
@@ -160,8 +194,40 @@ class Container(containers.DeclarativeContainer):
             max_attempts=config.runs.max_attempts,
         ),
         owner=owner,
+        observer=metrics,
+    )
+    # langgraph.json's checkpointer.ttl: expired threads deleted or pruned in the background.
+    thread_sweeper = providers.Selector(
+        config.thread_ttl,
+        off=providers.Object(None),
+        on=providers.Resource(
+            init_thread_sweeper, retention=thread_retention, checkpointer=checkpointer, ttl=config.checkpointer.ttl
+        ),
+    )
+    # --- crons: stored with the runs' records, fired by one scheduler task per process ---
+    cron_clock = providers.Singleton(SystemClock)
+    cron_wakeup = providers.Singleton(CronWakeup)
+    cron_service = providers.Singleton(
+        CronService,
+        crons=cron_repository,
+        assistants=assistant_service,
+        threads=thread_repository,
+        webhooks=webhooks,
+        clock=cron_clock,
+        wakeup=cron_wakeup,
+    )
+    cron_scheduler = providers.Resource(
+        init_cron_scheduler,
+        crons=cron_repository,
+        runs=run_service,
+        parse_run=providers.Object(parse_run_request),
+        clock=cron_clock,
+        wakeup=cron_wakeup,
+        poll_seconds=config.crons.poll_seconds,
+        metrics=metrics,
     )
     health_service = providers.Singleton(HealthService, backend=backend, graphs=graphs)
+    metrics_service = providers.Resource(init_metrics_service, metrics=metrics, runs=run_counter, pool=pool_or_none)
     store_service = providers.Singleton(StoreService, store=store)
 
     # --- the web layer: route classes get their services here; the pipeline wraps every handler ---
@@ -172,18 +238,23 @@ class Container(containers.DeclarativeContainer):
         max_body_bytes=config.server.max_body_bytes,
     )
     request_pipeline = providers.Singleton(
-        RequestPipeline, cors=cors_policy, access_log=config.server.access_log, limits=request_limits
+        RequestPipeline, cors=cors_policy, access_log=config.server.access_log, limits=request_limits, metrics=metrics
     )
     system_routes = providers.Singleton(SystemRoutes, health=health_service)
+    metrics_routes = providers.Singleton(MetricsRoutes, metrics=metrics_service)
     assistant_routes = providers.Singleton(AssistantRoutes, assistants=assistant_service)
     thread_routes = providers.Singleton(ThreadRoutes, threads=thread_service)
     run_routes = providers.Singleton(RunRoutes, runs=run_service)
     store_routes = providers.Singleton(StoreRoutes, store=store_service)
-    route_objects = providers.List(system_routes, assistant_routes, thread_routes, run_routes, store_routes)
+    cron_routes = providers.Singleton(CronRoutes, crons=cron_service)
+    route_objects = providers.List(
+        system_routes, metrics_routes, assistant_routes, thread_routes, run_routes, cron_routes, store_routes
+    )
 
-    # What start-up brings up before the first request: every route with its services, and
-    # each served graph's default assistant.
-    application = providers.List(default_assistants, route_objects)
+    # What start-up brings up before the first request: each served graph's default assistant and
+    # the background tasks, then every route with its services.
+    background = providers.List(default_assistants, thread_sweeper, cron_scheduler)
+    application = providers.List(background, route_objects)
 
 
 async def provide(provider: providers.Provider[T]) -> T:
@@ -196,3 +267,27 @@ async def resolved(result: Awaitable[None] | None) -> None:
     """Await what the container returns: an awaitable when any resource is async."""
     if result is not None:
         await result
+
+
+async def shutdown(container: Container) -> None:
+    """Stop what started: the work that writes to the database first (cron firings, thread
+    sweeps, then runs, which are handed back to the queue), then every other resource.
+
+    dependency-injector orders a shutdown by the resources' direct references only, and the
+    pool reaches the run service through singletons (its repositories): left to that order,
+    the pool could close while runs are still being handed back.
+    """
+    for provider in (container.cron_scheduler, container.thread_sweeper, container.run_service):
+        for resource in _resources(provider):
+            if resource.initialized:
+                await resolved(resource.shutdown())
+    await resolved(container.shutdown_resources())
+
+
+def _resources(provider: providers.Provider[Any]) -> list[providers.Resource[Any]]:
+    """The provider itself when it is a resource, or the resources a selector chooses from."""
+    if isinstance(provider, providers.Resource):
+        return [provider]
+    if isinstance(provider, providers.Selector):
+        return [option for option in provider.providers.values() if isinstance(option, providers.Resource)]
+    return []

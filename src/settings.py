@@ -23,6 +23,7 @@ from src.services.egress import LOOPBACK_NETWORKS, parse_allowed_host
 DEFAULT_CONFIG_FILE = Path(__file__).resolve().parent.parent / "config.yml"
 LOCAL_HOSTS = frozenset({"", "localhost", "127.0.0.1", "::1", "[::1]"})
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+LOG_FORMATS = ("text", "json")
 URL_SCHEME = re.compile(r"[a-z][a-z0-9+.-]*://", re.IGNORECASE)
 # The password of a URL's user info: up to the last @ before the path (a password may hold ? or #).
 URL_PASSWORD = re.compile(r"(?P<keep>\b[a-z][a-z0-9+.-]*://[^\s:/?#@]*:)[^\s/]*(?=@)", re.IGNORECASE)
@@ -125,6 +126,13 @@ def _log_level(name: str, value: Any) -> str:
     if level not in LOG_LEVELS:
         raise ConfigError(f"{_describe(name, value)} is invalid: expected one of {', '.join(LOG_LEVELS)}")
     return level
+
+
+def _log_format(name: str, value: Any) -> str:
+    text = str(value).strip().lower()
+    if text not in LOG_FORMATS:
+        raise ConfigError(f"{_describe(name, value)} is invalid: expected one of {', '.join(LOG_FORMATS)}")
+    return text
 
 
 def _boolean(name: str, value: Any) -> bool:
@@ -297,6 +305,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("server", "host", "HOST", _text),
     Setting("server", "port", "PORT", _port),
     Setting("server", "log_level", "LOG_LEVEL", _log_level),
+    Setting("server", "log_format", "LOG_FORMAT", _log_format),
     Setting("server", "access_log", "ACCESS_LOG", _boolean),
     Setting("server", "workers", "WORKERS", _integer(1)),
     Setting("server", "max_body_bytes", "MAX_BODY_BYTES", _integer(1024)),
@@ -318,6 +327,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("runs", "max_attempts", "RUNS_MAX_ATTEMPTS", _integer(1)),
     Setting("runs", "webhooks_allowed_hosts", "WEBHOOKS_ALLOWED_HOSTS", _allowed_hosts),
     Setting("runs", "webhooks_allow_loopback", "WEBHOOKS_ALLOW_LOOPBACK", _boolean),
+    Setting("crons", "poll_seconds", "CRONS_POLL_SECONDS", _seconds(allow_zero=False)),
     Setting("model", "name", "MODEL", _model_name),
     Setting("model", "base_url", "MODEL_BASE_URL", _optional_text),
     Setting("model", "api_key", "MODEL_API_KEY", _optional_text),
@@ -370,16 +380,20 @@ def load_settings(
     config_file: str | os.PathLike[str] | None = None,
     environ: Mapping[str, str] | None = None,
     overrides: Mapping[str, Any] | None = None,
+    project: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Build the validated configuration dictionary the container is loaded from.
 
-    Precedence, lowest first: the YAML file, environment variables, `overrides`
-    (command-line flags, as {"server.port": 8000}).
+    Precedence, lowest first: the YAML file, what `project` (a langgraph.json read by
+    src/langgraph_json.py) says, environment variables, `overrides` (command-line flags,
+    as {"server.port": 8000}).
     """
     env = os.environ if environ is None else environ
     path = Path(config_file or env.get("CONFIG_FILE") or DEFAULT_CONFIG_FILE).expanduser().resolve()
     data = _read_yaml(path)
     _check_known(data, path)
+    if project is not None and project["cors"] is not None:
+        data = {**data, "http": {**_section(data, "http", path), "cors": project["cors"]}}
     # Another file only has to name what it changes: the bundled file holds every default.
     defaults = _read_yaml(DEFAULT_CONFIG_FILE) if path != DEFAULT_CONFIG_FILE else {}
     result: dict[str, Any] = {"config_file": str(path), "config_dir": str(path.parent)}
@@ -430,4 +444,42 @@ def load_settings(
             f"config file {str(path)!r}: section 'graphs' is invalid: expected graph_id: 'path/to/file.py:attr' entries"
         )
     result["graphs"] = dict(graphs)
+    # What only langgraph.json sets; without one, none of it is configured.
+    result.update(
+        project_file=None,
+        auth=None,
+        store={"ttl": None, "index": None},
+        checkpointer={"ttl": None},
+        env={},
+        dependencies=[],
+        warnings=[],
+    )
+    if project is not None:
+        if graphs and project["graphs"]:
+            raise ConfigError(
+                f"graphs are defined in both {str(path)!r} and {project['file']!r}: keep them in langgraph.json"
+            )
+        if project["graphs"]:
+            # Graph paths are relative to the file that names them.
+            result["graphs"], result["config_dir"] = dict(project["graphs"]), project["dir"]
+        result.update(
+            project_file=project["file"],
+            auth=project["auth"],
+            store=project["store"],
+            checkpointer=project["checkpointer"],
+            env=dict(project["env"]),
+            dependencies=list(project["dependencies"]),
+            warnings=list(project["warnings"]),
+        )
+    # prometheus-client reads it when imported, so only the process environment can set it
+    # (see src/services/metrics.py): several server processes then share their figures.
+    metrics_dir = env.get("PROMETHEUS_MULTIPROC_DIR") or None
+    if metrics_dir is not None and not Path(metrics_dir).is_dir():
+        raise ConfigError(
+            f"{_describe('PROMETHEUS_MULTIPROC_DIR', metrics_dir)} is invalid: expected an existing directory"
+        )
+    result["metrics"] = {"multiprocess_dir": metrics_dir}
+    # Whether threads expire (checkpointer.ttl with a default_ttl), for the container's selector.
+    ttl = result["checkpointer"]["ttl"]
+    result["thread_ttl"] = "on" if ttl is not None and ttl.get("default_ttl") is not None else "off"
     return result

@@ -15,10 +15,10 @@ import orjson
 from robyn import Response
 from robyn.responses import StreamingResponse
 
-from src.containers import Container, provide, resolved
+from src.containers import Container, provide, shutdown
 from src.web.app import ROUTE_CLASSES
 from src.web.http import HttpRequest
-from src.web.pipeline import Fallback, RequestPipeline
+from src.web.pipeline import UNMATCHED, Fallback, RequestPipeline, route_label
 from src.web.routing import RouteMatcher, routes_of
 
 
@@ -50,7 +50,7 @@ class InProcessApi:
         return self
 
     async def stop(self) -> None:
-        await resolved(self.container.shutdown_resources())
+        await shutdown(self.container)
 
     async def respond(
         self,
@@ -79,7 +79,7 @@ class InProcessApi:
             headers={**sent, **{name.lower(): value for name, value in (headers or {}).items()}},
             body=content,
         )
-        return await self._pipeline.dispatch(handler, request)
+        return await self._pipeline.dispatch(handler, request, route_label(found[0].path) if found else UNMATCHED)
 
     async def call(self, method: str, path: str, json: Any = None, **kwargs: Any) -> Any:
         """The decoded JSON of a successful response; ApiError for a 4xx/5xx."""

@@ -8,11 +8,13 @@ from dependency_injector import providers
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.store.memory import InMemoryStore
 
-from src.containers import Container, provide, resolved
+from src.containers import Container, provide, shutdown
 from src.services.assistants.repository import MemoryAssistantRepository
+from src.services.crons.repository import MemoryCronRepository
 from src.services.health import MemoryBackend
 from src.services.runs.notifier import Notifier
 from src.services.runs.repository import MemoryRunRepository
+from src.services.runs.stats import MemoryRunCounter
 from src.services.threads.repository import MemoryTables, MemoryThreadRepository
 from src.settings import load_settings
 from tests.conftest import TEST_CONFIG
@@ -50,6 +52,9 @@ async def test_overriding_pool_means_no_connection(tmp_path, monkeypatch):
         container.assistant_repository.override(providers.Object(MemoryAssistantRepository())),
         container.backend.override(providers.Object(MemoryBackend())),
         container.run_notifier.override(providers.Object(Notifier())),
+        container.cron_repository.override(providers.Object(MemoryCronRepository(tables))),
+        container.run_counter.override(providers.Object(MemoryRunCounter(tables))),
+        container.pool_or_none.override(providers.Object(None)),
     ):
         api = await InProcessApi(container).start()
         graphs = await provide(container.graphs)
@@ -62,7 +67,7 @@ async def test_overriding_pool_means_no_connection(tmp_path, monkeypatch):
         assert list(saver.list({"configurable": {"thread_id": thread["thread_id"]}}))
         health = await provide(container.health_service)
         assert await health.health() == (True, {"status": "ok", "persistence": "memory"})
-        await resolved(container.shutdown_resources())
+        await shutdown(container)
 
 
 async def test_in_memory_backend_without_database_url(tmp_path):
@@ -74,7 +79,7 @@ async def test_in_memory_backend_without_database_url(tmp_path):
     info = (await provide(container.health_service)).info()
     assert info["persistence"]["backend"] == "memory"
     assert info["graphs"] == ["agent"]
-    await container.shutdown_resources()
+    await shutdown(container)
 
 
 @pytest.fixture
@@ -164,4 +169,4 @@ async def test_runs_reuse_the_assistant_they_resolved_until_it_changes():
         # What a run gets is its own copy: merging into it leaves the cache alone.
         resolved_now["config"]["configurable"] = {"delay": 99}
         assert (await assistants.resolve("slow"))["config"] == {}
-        await container.shutdown_resources()
+        await shutdown(container)

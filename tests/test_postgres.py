@@ -15,7 +15,7 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Json, Jsonb
 from psycopg_pool import AsyncConnectionPool
 
-from src.containers import Container, provide, resolved
+from src.containers import Container, provide, shutdown
 from src.services.database import DatabaseUnavailable, IdleCheck, create_pool, probe, unavailable_cause
 from src.services.persistence import InlineSerdeSaver, ThreadShardedSaver
 from src.services.schema import MIGRATIONS
@@ -63,7 +63,7 @@ async def test_setup_creates_every_table_with_rls_and_is_idempotent(fresh_databa
     for _ in range(2):  # the second start finds everything in place
         container = make_container(url)
         await provide(container.application)
-        await resolved(container.shutdown_resources())
+        await shutdown(container)
     with psycopg.connect(url) as conn:
         tables = dict(conn.execute(TABLES_SQL).fetchall())
         versions = conn.execute("SELECT version FROM agent_server.schema_migrations ORDER BY 1").fetchall()
@@ -78,7 +78,7 @@ async def test_concurrent_setups_on_a_fresh_database_both_succeed(fresh_database
     url = database_url(fresh_database)
     first, second = make_container(url), make_container(url)
     await asyncio.gather(provide(first.application), provide(second.application))
-    await asyncio.gather(resolved(first.shutdown_resources()), resolved(second.shutdown_resources()))
+    await asyncio.gather(shutdown(first), shutdown(second))
     with psycopg.connect(url) as conn:
         assert conn.execute("SELECT count(*) FROM agent_server.schema_migrations").fetchone() == (len(MIGRATIONS),)
 
@@ -92,7 +92,7 @@ async def test_non_owner_role_sees_no_rows_and_shutdown_leaves_no_connection(fre
     thread = await threads.create({})
     await runs.wait(thread["thread_id"], {"assistant_id": "agent", "input": user("remember that I like tea")})
     assert server_connections(fresh_database) > 0
-    await resolved(container.shutdown_resources())
+    await shutdown(container)
     assert connections_after_close(fresh_database) == 0
 
     role = f"reader_{uuid.uuid4().hex[:8]}"
@@ -124,7 +124,7 @@ async def test_state_and_threads_survive_a_restart(pg_url):
     threads, runs = Threads(api), Runs(api)
     thread_id = (await threads.create({"metadata": {"k": "v"}}))["thread_id"]
     await runs.wait(thread_id, {"assistant_id": "agent", "input": user("my name is Ada")})
-    await resolved(first.shutdown_resources())
+    await shutdown(first)
 
     second = make_container(pg_url)
     await provide(second.application)
@@ -134,7 +134,7 @@ async def test_state_and_threads_survive_a_restart(pg_url):
     assert thread["metadata"]["k"] == "v" and thread["status"] == "idle"
     result = await runs.wait(thread_id, {"assistant_id": "agent", "input": user("what is my name?")})
     assert result["messages"][-1]["content"] == "Your name is Ada."
-    await resolved(second.shutdown_resources())
+    await shutdown(second)
 
 
 def new_run(thread_id: str, strategy: str = "enqueue") -> dict:
@@ -174,7 +174,7 @@ async def test_the_queue_hands_a_run_whose_lease_lapsed_to_another_process(pg_ur
     assert await runs.finish_run(first["run_id"], "process-b", "success", "idle")
     assert (await runs.get_run(first["run_id"]))["status"] == "success"
     assert (await runs.claim("process-b", 5.0))["run_id"] == second["run_id"]
-    await resolved(container.shutdown_resources())
+    await shutdown(container)
 
 
 async def test_a_run_cut_short_max_attempts_times_ends_in_error(pg_url):
@@ -194,7 +194,7 @@ async def test_a_run_cut_short_max_attempts_times_ends_in_error(pg_url):
     assert record["status"] == "error" and "cut short 3 times" in record["error"] and record["owner"] is None
     thread = await threads.get_thread(thread_id)
     assert thread["status"] == "error" and "cut short 3 times" in thread["error"]
-    await resolved(container.shutdown_resources())
+    await shutdown(container)
 
 
 async def test_a_queued_run_whose_request_cannot_be_read_ends_in_error_and_frees_its_slot(pg_url):
@@ -214,7 +214,7 @@ async def test_a_queued_run_whose_request_cannot_be_read_ends_in_error_and_frees
     api = await InProcessApi(container).start()
     result = await Runs(api).wait(thread_id, {"assistant_id": "agent", "input": user("my name is Ada")})
     assert result["messages"][-1]["content"] == "Nice to meet you, Ada!"
-    await resolved(container.shutdown_resources())
+    await shutdown(container)
 
 
 async def test_health_reports_503_while_postgres_refuses_and_recovers(fresh_database):
@@ -238,7 +238,7 @@ async def test_health_reports_503_while_postgres_refuses_and_recovers(fresh_data
     while not (await health.health())[0]:
         assert time.monotonic() < deadline, "health did not recover"
         await asyncio.sleep(0.2)
-    await resolved(container.shutdown_resources())
+    await shutdown(container)
 
 
 @pytest.mark.parametrize(
@@ -289,7 +289,7 @@ async def test_sharded_saver_keeps_each_thread_on_one_shard_and_runs_threads_in_
     for _ in range(2):
         results = await asyncio.gather(*(runs.wait(t, slow) for t in created))
     assert all(result["steps"] == ["step 1", "step 2"] for result in results)
-    await resolved(container.shutdown_resources())
+    await shutdown(container)
 
 
 SAVER_ROWS = {
@@ -447,4 +447,4 @@ async def test_a_run_inserted_started_is_running_and_its_thread_busy(pg_url, bac
     missing = {**run, "run_id": str(uuid.uuid4()), "thread_id": str(uuid.uuid4())}
     assert await runs.create_run(missing, "me", 5.0, {"graph_id": "agent"}) is None
     assert await runs.get_run(missing["run_id"]) is None
-    await resolved(container.shutdown_resources())
+    await shutdown(container)

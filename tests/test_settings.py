@@ -35,6 +35,7 @@ def test_defaults_come_from_config_yml():
         "host": "127.0.0.1",
         "port": 8123,
         "log_level": "INFO",
+        "log_format": "text",
         "access_log": True,
         "max_body_bytes": 10 * 1024 * 1024,
         "allowed_hosts": ["localhost", ".localhost", "127.0.0.1", "::1"],

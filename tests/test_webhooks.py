@@ -12,7 +12,7 @@ import httpx
 import pytest
 from dependency_injector import providers
 
-from src.containers import Container, provide, resolved
+from src.containers import Container, provide, shutdown
 from src.services.egress import (
     LOOPBACK_NETWORKS,
     AddressRefused,
@@ -380,7 +380,7 @@ async def test_a_webhook_refused_at_send_time_does_not_touch_the_run(caplog):
             assert (await runs.wait(thread_id, body))["steps"] == ["step 1"]
             await (await provide(container.webhooks)).drain()
         (run,) = await api.call("GET", f"/threads/{thread_id}/runs")
-        await resolved(container.shutdown_resources())
+        await shutdown(container)
     assert run["status"] == "success"
     assert resolver.lookups == ["hooks.example.com"]
     (line,) = [r.getMessage() for r in caplog.records if r.name == WEBHOOK_LOGGER]

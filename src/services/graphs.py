@@ -47,6 +47,26 @@ def _import_file(path: Path, graph_id: str) -> Any:
     return module
 
 
+def package_module(path: Path, import_path: list[str]) -> str | None:
+    """The dotted name of `path` when it lives in a package on the import path, else None.
+
+    Such a file is imported by that name, as the rest of its package imports it: its relative
+    imports (`from .nodes import ...`) work, and it is not loaded a second time under another name.
+    """
+    for entry in import_path:
+        try:
+            root = Path(entry or ".").resolve()
+        except OSError:
+            continue
+        if root not in path.parents:
+            continue
+        parts = path.relative_to(root).with_suffix("").parts
+        packages = all((root.joinpath(*parts[:depth]) / "__init__.py").is_file() for depth in range(1, len(parts)))
+        if len(parts) > 1 and packages and all(part.isidentifier() for part in parts):
+            return ".".join(parts)
+    return None
+
+
 def load_graph_target(graph_id: str, spec: str, base_dir: str) -> Any:
     """Import the object a `graphs:` entry points at; any failure is a ConfigError."""
     where = f"graphs.{graph_id}={spec!r}"
@@ -58,7 +78,8 @@ def load_graph_target(graph_id: str, spec: str, base_dir: str) -> Any:
             path = (Path(base_dir) / module_part).resolve()
             if not path.is_file():
                 raise ConfigError(f"{where} is invalid: file {str(path)!r} does not exist; {SPEC_HINT}")
-            module = _import_file(path, graph_id)
+            name = package_module(path, sys.path)
+            module = importlib.import_module(name) if name else _import_file(path, graph_id)
         else:
             module = importlib.import_module(module_part)
     except ConfigError:

@@ -84,5 +84,5 @@ class HealthService:
                 },
             },
             "graphs": self._graphs.ids,
-            "flags": {"assistants": True, "crons": False, "langsmith": False},
+            "flags": {"assistants": True, "crons": True, "langsmith": False},
         }

@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 import logging
 import zlib
-from collections.abc import AsyncIterator, Collection, Iterator, Sequence
+from collections.abc import AsyncIterator, Collection, Iterator, Mapping, Sequence
 from typing import Any, Protocol, cast, runtime_checkable
 
 from langchain_core.runnables import RunnableConfig
@@ -21,7 +21,7 @@ from langgraph.checkpoint.base import (
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
 from langgraph.checkpoint.serde.types import _DeltaSnapshot
-from langgraph.store.base import BaseStore
+from langgraph.store.base import BaseStore, IndexConfig, TTLConfig
 from langgraph.store.postgres.aio import AsyncPostgresStore
 from psycopg.rows import DictRow
 from psycopg.types.json import Jsonb
@@ -75,6 +75,31 @@ class MemorySaver(InMemorySaver):
         for checkpoint_ns, checkpoint_id in checkpoints:
             self.storage[thread_id][checkpoint_ns].pop(checkpoint_id, None)
             self.writes.pop((thread_id, checkpoint_ns, checkpoint_id), None)
+
+    async def aprune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
+        """As the Postgres saver's: `keep_latest` keeps each namespace's latest checkpoint (with its
+        writes and the channel values it uses), `delete` deletes the thread's checkpoints."""
+        for thread_id in thread_ids:
+            if strategy == "delete":
+                self.delete_thread(thread_id)
+                continue
+            if strategy != "keep_latest":
+                raise ValueError(f"Unknown prune strategy: {strategy!r}")
+            used: set[tuple[str, str, str, Any]] = set()
+            for checkpoint_ns, checkpoints in self.storage.get(thread_id, {}).items():
+                if not checkpoints:
+                    continue
+                latest = max(checkpoints)  # checkpoint ids are time-ordered (uuid6)
+                for checkpoint_id in [other for other in checkpoints if other != latest]:
+                    del checkpoints[checkpoint_id]
+                    self.writes.pop((thread_id, checkpoint_ns, checkpoint_id), None)
+                kept: Checkpoint = self.serde.loads_typed(checkpoints[latest][0])
+                used.update(
+                    (thread_id, checkpoint_ns, channel, version)
+                    for channel, version in kept["channel_versions"].items()
+                )
+            for key in [key for key in self.blobs if key[0] == thread_id and key not in used]:
+                del self.blobs[key]
 
 
 # A checkpoint and its new blobs in one statement. The stock saver sends a pipeline of
@@ -369,12 +394,20 @@ class ThreadShardedSaver(BaseCheckpointSaver[str]):
         self._for_thread(thread_id).delete_thread(thread_id)
 
 
-async def init_postgres_store(pool: Pool) -> AsyncIterator[BaseStore]:
-    """Resource: the long-term memory store on the pool (tables set up by src/services/schema.py).
+def store_ttl_config(ttl: Mapping[str, Any] | None) -> TTLConfig:
+    """langgraph.json's store.ttl; without one, items put with a `ttl` still expire (reads refresh
+    them) and items without one stay."""
+    if ttl is None:
+        return {"refresh_on_read": True, "sweep_interval_minutes": STORE_SWEEP_MINUTES}
+    return cast(TTLConfig, {key: value for key, value in ttl.items() if value is not None})
 
-    TTL is on: items put with a `ttl` expire (reads refresh them) and a sweeper deletes
-    them; items without one stay."""
-    store = AsyncPostgresStore(pool, ttl={"refresh_on_read": True, "sweep_interval_minutes": STORE_SWEEP_MINUTES})
+
+async def init_postgres_store(
+    pool: Pool, index: IndexConfig | None = None, ttl: Mapping[str, Any] | None = None
+) -> AsyncIterator[BaseStore]:
+    """Resource: the long-term memory store on the pool (tables set up by src/services/schema.py),
+    with semantic search when langgraph.json has store.index, and a sweeper deleting expired items."""
+    store = AsyncPostgresStore(pool, index=cast(Any, index), ttl=store_ttl_config(ttl))
     await store.start_ttl_sweeper()
     try:
         yield store

@@ -2,8 +2,8 @@
 
 Set-up is one step under one advisory lock: LangGraph's checkpointer and store tables
 (their own idempotent `setup()`), this server's migrations (schema `agent_server`: each
-aggregate's migrations sit next to its SQL, in threads/sql.py, runs/sql.py and
-assistants/sql.py, and are applied here in version order) and row-level security on
+aggregate's migrations sit next to its SQL, in threads/sql.py, runs/sql.py,
+assistants/sql.py and crons/sql.py, and are applied here in version order) and row-level security on
 every table, so that several servers starting at once against a fresh database take turns.
 """
 
@@ -13,11 +13,14 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from typing import Any, cast
 
 from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
+from langgraph.store.base import IndexConfig
 from langgraph.store.postgres.aio import AsyncPostgresStore
 
 from src.services.assistants.sql import MIGRATIONS as ASSISTANT_MIGRATIONS
+from src.services.crons.sql import MIGRATIONS as CRON_MIGRATIONS
 from src.services.database import Connection, DatabaseUnavailable, Pool, opened_pool
 from src.services.persistence import stop_batch_task
 from src.services.runs.sql import MIGRATIONS as RUN_MIGRATIONS
@@ -39,7 +42,7 @@ def _in_order(*sources: dict[int, tuple[str, ...]]) -> tuple[tuple[str, ...], ..
 
 
 # Append-only: each entry runs once, in order, and is recorded in schema_migrations.
-MIGRATIONS = _in_order(THREAD_MIGRATIONS, ASSISTANT_MIGRATIONS, RUN_MIGRATIONS)
+MIGRATIONS = _in_order(THREAD_MIGRATIONS, ASSISTANT_MIGRATIONS, RUN_MIGRATIONS, CRON_MIGRATIONS)
 
 CREATE_SCHEMA = "CREATE SCHEMA IF NOT EXISTS agent_server"
 CREATE_MIGRATIONS_TABLE = (
@@ -73,6 +76,12 @@ TRY_SETUP_LOCK = "SELECT pg_try_advisory_lock(%s) AS locked"
 RELEASE_SETUP_LOCK = "SELECT pg_advisory_unlock(%s)"
 SETUP_LOCK_POLL = 0.02
 SETUP_LOCK_WAIT = 120.0
+# The store's semantic search (langgraph.json store.index) keeps vectors with pgvector.
+VECTOR_EXTENSION_AVAILABLE = "SELECT 1 AS found FROM pg_available_extensions WHERE name = 'vector'"
+NO_PGVECTOR = (
+    "store.index in langgraph.json needs the pgvector extension ('vector'), which this PostgreSQL "
+    "server does not have: install pgvector on it, or remove store.index"
+)
 
 
 async def execute_all(conn: Connection, statements: Sequence[str]) -> None:
@@ -123,12 +132,17 @@ async def migrate(conn: Connection) -> int:
     return applied
 
 
-async def set_up_schema(pool: Pool) -> int:
-    """Every table the server uses, with row-level security on; return how many of our migrations ran."""
+async def set_up_schema(pool: Pool, store_index: IndexConfig | None = None) -> int:
+    """Every table the server uses, with row-level security on; return how many of our migrations ran.
+
+    With `store_index`, the store's vector tables too, which need pgvector: a server without
+    it is refused here, in one line, before anything is created."""
     async with setup_lock(pool) as conn:
+        if store_index is not None and await (await conn.execute(VECTOR_EXTENSION_AVAILABLE)).fetchone() is None:
+            raise DatabaseUnavailable(NO_PGVECTOR)
         await AsyncPostgresSaver(conn).setup()
         await execute_all(conn, CHECKPOINT_TABLES_RLS)
-        store = AsyncPostgresStore(conn)
+        store = AsyncPostgresStore(conn, index=cast(Any, store_index))
         try:
             await store.setup()
         finally:
@@ -138,10 +152,16 @@ async def set_up_schema(pool: Pool) -> int:
 
 
 async def init_database(
-    url: str, min_size: int, max_size: int, timeout: float, connect_timeout: float, check_idle: float
+    url: str,
+    min_size: int,
+    max_size: int,
+    timeout: float,
+    connect_timeout: float,
+    check_idle: float,
+    store_index: IndexConfig | None = None,
 ) -> AsyncIterator[Pool]:
     """Resource: the server's one pool, once the schema is set up; closed at shutdown."""
     async with opened_pool(url, min_size, max_size, timeout, connect_timeout, check_idle) as pool:
-        applied = await set_up_schema(pool)
+        applied = await set_up_schema(pool, store_index)
         logger.info("tables ready (%d migration(s) applied), row-level security enabled", applied)
         yield pool

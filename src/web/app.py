@@ -14,7 +14,7 @@ from robyn import Robyn
 from robyn.argument_parser import Config as RobynConfig
 from robyn.robyn import HttpMethod
 
-from src.containers import Container, provide, resolved
+from src.containers import Container, provide, shutdown
 from src.services.database import DatabaseUnavailable
 from src.services.errors import ServiceError
 from src.settings import ConfigError, redact
@@ -23,6 +23,8 @@ from src.web.http import HttpRequest
 from src.web.openapi import DocsRoutes
 from src.web.pipeline import Fallback, RequestPipeline
 from src.web.routes.assistants import AssistantRoutes
+from src.web.routes.crons import CronRoutes
+from src.web.routes.metrics import MetricsRoutes
 from src.web.routes.runs import RunRoutes
 from src.web.routes.store import StoreRoutes
 from src.web.routes.system import SystemRoutes
@@ -33,9 +35,11 @@ logger = logging.getLogger("agent_server")
 # Each API area's route class; the area names the OpenAPI tag.
 ROUTE_CLASSES: tuple[tuple[str, type], ...] = (
     ("system", SystemRoutes),
+    ("system", MetricsRoutes),
     ("assistants", AssistantRoutes),
     ("threads", ThreadRoutes),
     ("runs", RunRoutes),
+    ("crons", CronRoutes),
     ("store", StoreRoutes),
 )
 # Unknown paths and wrong methods get JSON 404/405 from `Fallback`, for every method Robyn knows.
@@ -109,7 +113,7 @@ class Lifecycle:
         except Exception as exc:
             logger.error("start-up failed: %s", describe_error(exc))
             try:
-                await asyncio.wait_for(resolved(self._container.shutdown_resources()), timeout=4.0)
+                await asyncio.wait_for(shutdown(self._container), timeout=4.0)
             finally:
                 exit_now(1)
         server = self._container.config.server()
@@ -122,7 +126,7 @@ class Lifecycle:
         )
 
     async def shutdown(self) -> None:
-        await resolved(self._container.shutdown_resources())
+        await shutdown(self._container)
 
     def _on_signal(self, signum: int) -> None:
         if not self._stopping:  # a second signal while stopping changes nothing
@@ -131,7 +135,7 @@ class Lifecycle:
     async def _stop(self, signum: int) -> None:
         logger.info("received %s: shutting down", signal.Signals(signum).name)
         try:
-            await asyncio.wait_for(resolved(self._container.shutdown_resources()), timeout=4.0)
+            await asyncio.wait_for(shutdown(self._container), timeout=4.0)
         except Exception as exc:
             logger.error("shutdown did not finish cleanly: %s", exc)
             exit_now(1)
@@ -151,9 +155,9 @@ def register_routes(
     registered = registered_routes()
     for _, cls in ROUTE_CLASSES:
         for spec in routes_of(cls):
-            app.add_route(spec.method, spec.path, pipeline.wrap(objects.handler(cls, spec.name)))
+            app.add_route(spec.method, spec.path, pipeline.wrap(objects.handler(cls, spec.name), spec.path))
     for spec in routes_of(DocsRoutes):
-        app.add_route(spec.method, spec.path, pipeline.wrap(getattr(docs, spec.name)))
+        app.add_route(spec.method, spec.path, pipeline.wrap(getattr(docs, spec.name), spec.path))
     matcher = RouteMatcher([*(spec for _, spec in registered), *routes_of(DocsRoutes)])
     fallback = pipeline.wrap(Fallback(matcher, cors))
     for method in FALLBACK_METHODS:

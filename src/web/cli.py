@@ -15,7 +15,12 @@ from collections.abc import Sequence
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="agent-server", description="Serve LangGraph graphs over HTTP.")
-    parser.add_argument("--config", help="YAML configuration file (default: CONFIG_FILE, else the bundled config.yml)")
+    parser.add_argument(
+        "--config",
+        action="append",
+        help="config.yml and/or a LangGraph project's langgraph.json; may be given twice "
+        "(default: CONFIG_FILE, comma-separated, else the bundled config.yml)",
+    )
     parser.add_argument("--host", help="address to listen on (overrides HOST and server.host)")
     parser.add_argument("--port", help="port to listen on (overrides PORT and server.port)")
     return parser.parse_args(argv)

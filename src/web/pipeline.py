@@ -3,15 +3,16 @@
 `RequestPipeline.dispatch` turns Robyn's request into an `HttpRequest`, calls the
 handler, maps domain errors to status codes with a `{"detail": ...}` body (never a
 traceback) - a database that cannot be used to 503 with `Retry-After`, anything else
-unexpected to 500 - adds the CORS headers and writes one access-log line. `fallback` answers
-what no route matches: 404 or 405 as JSON, and CORS preflights.
+unexpected to 500 - adds the CORS headers, counts the request in the metrics under its
+route template and writes one access-log line. `fallback` answers what no route matches:
+404 or 405 as JSON, and CORS preflights.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
 from robyn import Request, Response
@@ -19,10 +20,11 @@ from robyn.responses import StreamingResponse
 
 from src.services.database import DatabaseUnreachable, one_line, unavailable_cause
 from src.services.errors import Conflict, InvalidRequest, NotFound, ServiceError
+from src.services.metrics import Metrics
 from src.web.cors import CorsPolicy, CorsRefused
 from src.web.http import HttpRequest, PathParams, error_response
 from src.web.requests.rules import BadRequest
-from src.web.routing import Handler, HandlerResult, RouteMatcher
+from src.web.routing import PATH_PARAM, Handler, HandlerResult, RouteMatcher
 
 logger = logging.getLogger("agent_server")
 access_logger = logging.getLogger("agent_server.access")
@@ -37,6 +39,25 @@ STATUS_BY_ERROR: tuple[tuple[type[ServiceError], int], ...] = (
 # pool tries the database twice a second and serves again as soon as it answers.
 RETRY_AFTER_SECONDS = 1
 RobynHandler = Callable[[Request], Awaitable[HandlerResult]]
+# The route label of requests no route serves (404, 405, preflights).
+UNMATCHED = "unmatched"
+LOGGED_IDS = ("thread_id", "run_id", "cron_id")
+
+
+def route_label(template: str) -> str:
+    """A route template as metrics label it: /threads/{thread_id}/runs (Robyn writes :thread_id)."""
+    return PATH_PARAM.sub(r"{\1}", template)
+
+
+def logged_ids(params: Mapping[str, str]) -> dict[str, str | None]:
+    """The ids a log line carries; one that does not decode (answered 400) is left out."""
+    ids: dict[str, str | None] = {}
+    for name in LOGGED_IDS:
+        try:
+            ids[name] = params.get(name)
+        except BadRequest:
+            ids[name] = None
+    return ids
 
 
 def to_http_request(request: Request) -> HttpRequest:
@@ -101,21 +122,25 @@ class RequestLimits:
 
 
 class RequestPipeline:
-    def __init__(self, cors: CorsPolicy, access_log: bool, limits: RequestLimits) -> None:
+    def __init__(
+        self, cors: CorsPolicy, access_log: bool, limits: RequestLimits, metrics: Metrics | None = None
+    ) -> None:
         self._cors = cors
         self._access_log = access_log
         self._limits = limits
+        self._metrics = metrics
 
-    def wrap(self, handler: Handler) -> RobynHandler:
-        """A Robyn handler that runs `handler` through the pipeline."""
+    def wrap(self, handler: Handler, route: str = UNMATCHED) -> RobynHandler:
+        """A Robyn handler that runs `handler`, registered on the path template `route`, through the pipeline."""
+        label = route_label(route)
 
         async def handle(request: Request) -> HandlerResult:
-            return await self.dispatch(handler, to_http_request(request))
+            return await self.dispatch(handler, to_http_request(request), label)
 
         handle.__name__ = getattr(handler, "__name__", "handler")
         return handle
 
-    async def dispatch(self, handler: Handler, request: HttpRequest) -> HandlerResult:
+    async def dispatch(self, handler: Handler, request: HttpRequest, route: str = UNMATCHED) -> HandlerResult:
         started = time.perf_counter()
         try:
             response = self._limits.refusal(request) or await handler(request)
@@ -137,14 +162,22 @@ class RequestPipeline:
         if cors and not response.headers.contains("access-control-allow-origin"):  # a preflight has its own
             for name, value in cors.items():
                 response.headers.set(name, value)
+        elapsed = time.perf_counter() - started
+        streaming = isinstance(response, StreamingResponse)
+        if self._metrics is not None:
+            self._metrics.http_request(route, request.method, response.status_code, elapsed)
+            if isinstance(response, StreamingResponse):
+                # Robyn wraps an async generator body; the generator itself tells when the stream ends.
+                self._metrics.stream_opened(getattr(response.content, "_async_gen", response.content))
         if self._access_log:
             access_logger.info(
                 "%s %s %d %.1fms%s",
                 request.method,
                 request.path,
                 response.status_code,
-                (time.perf_counter() - started) * 1000,
-                " (stream)" if isinstance(response, StreamingResponse) else "",
+                elapsed * 1000,
+                " (stream)" if streaming else "",
+                extra=logged_ids(request.path_params),
             )
         return response
 

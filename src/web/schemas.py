@@ -13,10 +13,12 @@ whether its store expires items) are filled in by the document builder: `compone
 
 from __future__ import annotations
 
+import zoneinfo
 from typing import Any
 
 from src.services import validation
 from src.services.assistants import models as assistants
+from src.services.crons import models as crons
 from src.services.runs import request as runs
 from src.services.threads import models as threads
 from src.services.validation import MAX_INT
@@ -316,6 +318,89 @@ THREAD_STREAM = (
     Param("Last-Event-ID", {"type": "string"}, "Resume after this event id (<run_id>:<n>)", location="header"),
 )
 
+# --- crons -------------------------------------------------------------------------
+
+# A cron keeps the fields of the runs it creates (checked as a run's when it is made).
+_CRON_RUN_FIELDS = {
+    name: RUN_CREATE["properties"][name]
+    for name in (
+        "assistant_id",
+        "input",
+        "metadata",
+        "config",
+        "context",
+        "webhook",
+        "interrupt_before",
+        "interrupt_after",
+        "multitask_strategy",
+        "stream_mode",
+        "stream_subgraphs",
+        "stream_resumable",
+        "durability",
+        "checkpoint_during",
+    )
+}
+# The service takes any schedule croniter reads (lists, ranges, steps, names, @hourly, a 6th
+# field for seconds); the pattern documents the common 5-field subset, every one of which
+# fires (days of the month up to 28: "0 0 31 2 *" never comes).
+_EVERY = r"(\*(/[1-9][0-9]?)?)"
+_SCHEDULE_PATTERN = (
+    rf"^({_EVERY}|[1-5]?[0-9]) ({_EVERY}|1?[0-9]|2[0-3]) ({_EVERY}|[1-9]|1[0-9]|2[0-8]) "
+    rf"({_EVERY}|[1-9]|1[0-2]) ({_EVERY}|[0-6])$"
+)
+_CRON_FIELDS: dict[str, JsonSchema] = {
+    "schedule": {
+        "type": "string",
+        "pattern": _SCHEDULE_PATTERN,
+        "description": "A cron schedule: minute hour day-of-month month day-of-week, in UTC unless timezone says",
+    },
+    "timezone": nullable(enum(tuple(sorted(zoneinfo.available_timezones())), "The IANA zone the schedule is read in")),
+    "end_time": nullable({"type": "string", "format": "date-time", "description": "No firing after it"}),
+    "enabled": nullable({"type": "boolean"}),
+}
+CRON_CREATE = closed({**_CRON_RUN_FIELDS, **_CRON_FIELDS}, ("assistant_id", "schedule"))
+STATELESS_CRON_CREATE = closed(
+    {
+        **_CRON_RUN_FIELDS,
+        **_CRON_FIELDS,
+        "on_run_completed": nullable(enum(crons.ON_RUN_COMPLETED, "Keep or delete each run's thread")),
+    },
+    ("assistant_id", "schedule"),
+)
+# A PATCH changes neither the assistant nor how runs meet a busy thread; null leaves a field
+# as it is (but end_time: null clears it), so at least one field must change something.
+_CRON_PATCH_FIELDS = {
+    name: schema
+    for name, schema in STATELESS_CRON_CREATE["properties"].items()
+    if name not in ("assistant_id", "multitask_strategy", "checkpoint_during")
+}
+CRON_PATCH: JsonSchema = {
+    **closed(_CRON_PATCH_FIELDS),
+    "anyOf": [{"required": ["end_time"]}]
+    + [
+        {"required": [name], "properties": {name: {"not": {"type": "null"}}}}
+        for name in _CRON_PATCH_FIELDS
+        if name != "end_time"
+    ],
+}
+_CRON_FILTER: dict[str, JsonSchema] = {
+    "assistant_id": nullable({"type": "string"}),
+    "thread_id": nullable(UUID),
+    "metadata": METADATA,
+}
+CRON_SEARCH = closed(
+    {
+        **_CRON_FILTER,
+        "enabled": nullable({"type": "boolean"}),
+        "limit": nullable({"type": "integer", "minimum": 1, "maximum": validation.MAX_LIMIT}),
+        "offset": nullable(COUNT),
+        "sort_by": nullable(enum(crons.SORT_FIELDS)),
+        "sort_order": nullable(enum(crons.SORT_ORDERS)),
+        "select": nullable({"type": "array", "items": enum(crons.CRON_FIELDS)}),
+    }
+)
+CRON_COUNT = closed(_CRON_FILTER)
+
 # --- store -------------------------------------------------------------------------
 
 _LABEL: JsonSchema = {"type": "string", "minLength": 1, "pattern": r"^[^.]+$"}
@@ -393,4 +478,5 @@ PATH_PARAMS: dict[str, JsonSchema] = {
     "assistant_id": ASSISTANT_ID,
     "checkpoint_id": {"type": "string", "minLength": 1},
     "namespace": {"type": "string", "minLength": 1, "description": "A subgraph namespace"},
+    "cron_id": UUID,
 }

@@ -4,25 +4,20 @@ from __future__ import annotations
 
 import errno
 import logging
+import os
 import socket
 import sys
 
 from src.containers import Container
+from src.langgraph_json import apply_project, load_configuration
 from src.services.database import describe_url
-from src.settings import ConfigError, load_settings, redact
+from src.settings import ConfigError, redact
 from src.web.app import create_app
+from src.web.logformat import log_formatter
 
 logger = logging.getLogger("agent_server")
 CONFIG_ERROR_EXIT = 2
 RUNTIME_ERROR_EXIT = 1
-LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
-
-
-class RedactingFormatter(logging.Formatter):
-    """Every log line, tracebacks included, passes through `redact`: a library may log a connection string."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        return redact(super().format(record))
 
 
 def check_port_free(host: str, port: int) -> None:
@@ -37,23 +32,31 @@ def check_port_free(host: str, port: int) -> None:
             raise ConfigError(f"port {host}:{port} {reason}; set PORT or --port to a free port") from None
 
 
-def serve(config_file: str | None, host: str | None, port: str | None, started_at: float) -> None:
+def serve(config_files: list[str] | None, host: str | None, port: str | None, started_at: float) -> None:
     container = Container()
     try:
-        settings = load_settings(config_file, overrides={"server.host": host, "server.port": port})
+        settings = load_configuration(config_files, overrides={"server.host": host, "server.port": port})
         handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(RedactingFormatter(LOG_FORMAT))
+        handler.setFormatter(log_formatter(settings["server"]["log_format"]))
         logging.basicConfig(level=settings["server"]["log_level"], handlers=[handler])
         logging.getLogger("robyn").setLevel(logging.WARNING)  # its per-route lines drown ours
+        for warning in settings["warnings"]:
+            logger.warning("%s", warning)
+        # Graphs read langgraph.json's env and import its local dependencies: both before they load.
+        apply_project(settings, os.environ, sys.path)
         container.config.from_dict(settings)
-        # Import configured graphs and build the model now: a bad one is a config error.
+        # Import configured graphs, build the model and load the store's embeddings now: a bad
+        # one is a config error.
         container.graph_targets()
+        container.store_index()
         check_port_free(settings["server"]["host"], settings["server"]["port"])
     except ConfigError as exc:
         print(f"agent-server: config error: {redact(str(exc))}", file=sys.stderr, flush=True)
         raise SystemExit(CONFIG_ERROR_EXIT) from None
     url = settings["database"]["url"]
     logger.info("config file: %s", settings["config_file"])
+    if settings["project_file"]:
+        logger.info("project file: %s", settings["project_file"])
     logger.info(
         "persistence backend: %s",
         f"postgres ({describe_url(url)})" if url else "memory (set DATABASE_URL for Postgres)",

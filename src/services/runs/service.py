@@ -25,11 +25,13 @@ from typing import Any
 from src.services.assistants.service import AssistantService
 from src.services.database import one_line, unavailable_cause
 from src.services.errors import Conflict, InvalidRequest, NotFound, ThreadBusy
+from src.services.logcontext import log_context
 from src.services.persistence import Checkpointer, ErasableCheckpointer
 from src.services.runs.active import ActiveRun, public_run
 from src.services.runs.executor import RunExecutor
 from src.services.runs.follower import ThreadFollower, thread_event_id
 from src.services.runs.notifier import Notifier
+from src.services.runs.observer import NoRunObserver, RunObserver
 from src.services.runs.relay import mirror, share
 from src.services.runs.repository import ACTIVE, NewRun, RunRecord, RunRepository
 from src.services.runs.request import THREAD_STREAM_MODES, CancelSelection, RunRequest, apply_assistant
@@ -85,6 +87,7 @@ class RunService:
         limits: RunLimits,
         queue: QueueSettings,
         owner: str,
+        observer: RunObserver | None = None,
     ) -> None:
         self._threads = threads
         self._runs = runs
@@ -96,6 +99,7 @@ class RunService:
         self._limits = limits
         self._queue = queue
         self._owner = owner
+        self._observer = observer or NoRunObserver()
         self._slots = Slots(limits.max_concurrency)
         self._worker = RunWorker(runs, owner, queue, self._slots, self._claimed, self._executing, self._lost)
         # Runs this process created, executes or follows for a client, until they end.
@@ -156,6 +160,7 @@ class RunService:
         active = ActiveRun(record=public_run(record), request=request, stream=stream)
         active.stream.publish("metadata", {"run_id": run_id, "attempt": 1})
         self._track(active)
+        self._observer.run_created(run_id)
         if started:
             self._execute(active)
         else:
@@ -247,7 +252,8 @@ class RunService:
             self._share(active)
         # The task's first step runs before any other request can cancel it, so the slot
         # taken for it is always given back by the task.
-        active.task = asyncio.create_task(self._run(active), name=f"run {active.run_id}")
+        with log_context(run_id=active.run_id, thread_id=active.thread_id):  # the task's log lines carry them
+            active.task = asyncio.create_task(self._run(active), name=f"run {active.run_id}")
 
     def _executing(self) -> set[str]:
         return {run_id for run_id, active in self._active.items() if active.executing_here}
@@ -285,6 +291,8 @@ class RunService:
             active.conclude(status)
             active.record["status"] = status
             self._forget(active)
+            if status != "pending":
+                self._observer.run_finished(run_id, status)
             if status == "pending":
                 active.settle()
             else:
@@ -693,10 +701,13 @@ async def init_run_service(
     limits: RunLimits,
     queue: QueueSettings,
     owner: str,
+    observer: RunObserver | None = None,
 ) -> AsyncIterator[RunService]:
     """Resource: the run service, taking runs from the queue; on shutdown its runs go back to the
     queue (or end) before the pool closes."""
-    service = RunService(threads, runs, executor, assistants, webhooks, checkpointer, notifier, limits, queue, owner)
+    service = RunService(
+        threads, runs, executor, assistants, webhooks, checkpointer, notifier, limits, queue, owner, observer
+    )
     service.start()
     try:
         yield service

@@ -18,7 +18,7 @@ ORPHANED_RUN_ERROR = "the server stopped before this run finished"
 
 # Append-only, keyed by schema version (see src/services/schema.py).
 MIGRATIONS: dict[int, tuple[str, ...]] = {
-    2: (
+    3: (
         # Runs a server of an earlier version left in flight: nothing executes them any more,
         # and two of them running on one thread would stop the index below from being built.
         "UPDATE agent_server.runs SET status = 'error', error = '" + ORPHANED_RUN_ERROR + "', updated_at = now() "
@@ -232,3 +232,7 @@ WHERE e.run_id = r.run_id AND r.status NOT IN ('pending', 'running')
   AND r.updated_at < now() - %s * interval '1 second'
 """
 NOTIFY = "SELECT pg_notify(%s, %s)"
+# GET /metrics: how many runs wait and execute, across every server on the database.
+COUNT_ACTIVE_RUNS = (
+    "SELECT status, count(*) AS count FROM agent_server.runs WHERE status IN ('pending', 'running') GROUP BY status"
+)

@@ -71,3 +71,26 @@ SEARCH_THREADS = {
     for direction in ("asc", "desc")
 }
 COUNT_THREADS = f"SELECT count(*) AS count FROM agent_server.threads {THREAD_FILTER}"
+
+# Thread TTL (langgraph.json checkpointer.ttl, src/services/threads/retention.py): threads not
+# updated for %(seconds)s seconds, neither busy nor with a run pending or running.
+_EXPIRED_THREAD = (
+    "t.updated_at < now() - make_interval(secs => %(seconds)s) AND t.status <> 'busy' "
+    "AND NOT EXISTS (SELECT 1 FROM agent_server.runs r "
+    "WHERE r.thread_id = t.thread_id AND r.status IN ('pending', 'running'))"
+)
+# strategy "delete": the oldest such rows go in one statement (their runs and crons by cascade);
+# rows another server is deleting at the same moment are skipped, not waited for.
+DELETE_EXPIRED_THREADS = (
+    "DELETE FROM agent_server.threads WHERE thread_id IN (SELECT t.thread_id FROM agent_server.threads t "
+    f"WHERE {_EXPIRED_THREAD} ORDER BY t.updated_at LIMIT %(limit)s FOR UPDATE OF t SKIP LOCKED) "
+    "RETURNING thread_id::text"
+)
+# strategy "keep_latest": only threads with more than one root checkpoint, so that a pruned
+# thread is not chosen again at every sweep.
+SELECT_PRUNABLE_THREADS = (
+    f"SELECT t.thread_id::text FROM agent_server.threads t WHERE {_EXPIRED_THREAD} "
+    "AND (SELECT count(*) FROM (SELECT 1 FROM public.checkpoints c "
+    "WHERE c.thread_id = t.thread_id::text AND c.checkpoint_ns = '' LIMIT 2) AS two) = 2 "
+    "ORDER BY t.updated_at LIMIT %(limit)s"
+)
