@@ -18,6 +18,7 @@ import psycopg
 import yaml
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
+from src.services.auth.settings import AuthConfigError, parse_api_keys, parse_jwt_secret, resolve_auth
 from src.services.egress import LOOPBACK_NETWORKS, parse_allowed_host
 
 DEFAULT_CONFIG_FILE = Path(__file__).resolve().parent.parent / "config.yml"
@@ -286,6 +287,18 @@ def _host_names(name: str, value: Any) -> list[str] | None:
     return hosts
 
 
+def _auth(parse: Callable[[str, Any], Any]) -> Callable[[str, Any], Any]:
+    """An auth setting's parser (src/services/auth/settings.py), its errors reported as config errors."""
+
+    def checked(name: str, value: Any) -> Any:
+        try:
+            return parse(name, value)
+        except AuthConfigError as exc:
+            raise ConfigError(str(exc)) from None
+
+    return checked
+
+
 def _origins(name: str, value: Any) -> list[str]:
     origins = [origin.strip() for origin in str(value).split(",") if origin.strip()]
     if not origins:
@@ -301,6 +314,17 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("server", "max_body_bytes", "MAX_BODY_BYTES", _integer(1024)),
     Setting("server", "allowed_hosts", "ALLOWED_HOSTS", _host_names),
     Setting("http", "cors", "CORS_CONFIG", _cors),
+    # auth: a user's Auth object (path), or the ready-made one (api_keys, jwt_*); see README "Auth".
+    Setting("auth", "path", "AUTH_PATH", _optional_text),
+    Setting("auth", "api_keys", "AUTH_API_KEYS", _auth(parse_api_keys)),
+    Setting("auth", "jwt_secret", "AUTH_JWT_SECRET", _auth(parse_jwt_secret)),
+    Setting("auth", "jwt_public_key_file", "AUTH_JWT_PUBLIC_KEY_FILE", _optional_text),
+    Setting("auth", "jwt_jwks_file", "AUTH_JWT_JWKS_FILE", _optional_text),
+    Setting("auth", "jwt_audience", "AUTH_JWT_AUDIENCE", _optional_text),
+    Setting("auth", "jwt_issuer", "AUTH_JWT_ISSUER", _optional_text),
+    Setting("auth", "jwt_identity_claim", "AUTH_JWT_IDENTITY_CLAIM", _text),
+    Setting("auth", "jwt_permissions_claim", "AUTH_JWT_PERMISSIONS_CLAIM", _optional_text),
+    Setting("auth", "timeout", "AUTH_TIMEOUT", _seconds(allow_zero=False)),
     Setting("database", "url", "DATABASE_URL", normalise_database_url),
     Setting("database", "pool_min_size", "DATABASE_POOL_MIN_SIZE", _integer(0)),
     Setting("database", "pool_max_size", "DATABASE_POOL_MAX_SIZE", _integer(1)),
@@ -405,6 +429,10 @@ def load_settings(
         # visits cannot reach it through a DNS name of its own (DNS rebinding).
         loopback = result["server"]["host"] in LOCAL_HOSTS
         result["server"]["allowed_hosts"] = list(LOOPBACK_HOST_NAMES) if loopback else ["*"]
+    try:  # which Auth object runs (auth.mode: off, custom, builtin), for the container's selector
+        result["auth"] = resolve_auth(result["auth"])
+    except AuthConfigError as exc:
+        raise ConfigError(str(exc)) from None
     # The backend, chosen once here for the container's selectors.
     result["persistence"] = "postgres" if database["url"] else "memory"
     graphs = data.get("graphs") or {}

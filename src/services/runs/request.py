@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, cast
 
 from langchain_core.runnables import RunnableConfig
@@ -47,6 +47,9 @@ class RunRequest:
     kwargs: dict[str, Any]
     webhook: str | None = None
     graph_id: str = ""  # set from the assistant
+    # Auth: the metadata of a thread this run creates (stateless, or if_not_exists='create'): the
+    # run's metadata as the auth handler stamped it, so the creator can see the thread (web/auth.py).
+    thread_metadata: dict[str, Any] = field(default_factory=dict)
 
 
 def apply_assistant(request: RunRequest, assistant: dict[str, Any]) -> None:

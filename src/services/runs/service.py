@@ -13,7 +13,7 @@ import logging
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -96,7 +96,7 @@ class RunService:
         apply_assistant(request, await self._assistants.resolve(request.assistant_id))
         if thread_id is None:
             thread_id = str(uuid.uuid4())
-            await self._threads.create_thread(thread_id, {"stateless": True})
+            await self._threads.create_thread(thread_id, {**request.thread_metadata, "stateless": True})
         else:
             thread_id = parse_thread_id(thread_id)
         busy = self._apply_multitask_strategy(thread_id, request)
@@ -157,7 +157,7 @@ class RunService:
         if record is None:
             if request.if_not_exists == "reject":
                 raise NotFound(f"Thread {run['thread_id']!r} not found; send if_not_exists='create' to create it")
-            await self._threads.create_thread(run["thread_id"], {})
+            await self._threads.create_thread(run["thread_id"], dict(request.thread_metadata))
             record = await self._runs.create_run(run, thread_metadata)
             assert record is not None  # the thread was just created
         return record
@@ -399,11 +399,24 @@ class RunService:
             with contextlib.suppress(asyncio.CancelledError):
                 await asyncio.shield(active.task)
 
-    async def cancel_many(self, selection: CancelSelection, rollback: bool) -> None:
-        """Cancel the runs named by id, the runs of a thread, or every run with a status."""
+    async def cancel_many(
+        self,
+        selection: CancelSelection,
+        rollback: bool,
+        visible_threads: Callable[[set[str]], Awaitable[set[str]]] | None = None,
+    ) -> None:
+        """Cancel the runs named by id, the runs of a thread, or every run with a status.
+
+        `visible_threads` (auth, from the web layer): given thread ids, those the caller may see;
+        runs on other threads are left alone."""
         if rollback:
             self._check_rollback()
+        allowed = None
+        if visible_threads is not None:
+            allowed = await visible_threads({active.record["thread_id"] for active in self._active.values()})
         for active in list(self._active.values()):
+            if allowed is not None and active.record["thread_id"] not in allowed:
+                continue
             if selection.run_ids is not None and active.record["run_id"] not in selection.run_ids:
                 continue
             if selection.thread_id is not None and active.record["thread_id"] != selection.thread_id:
