@@ -24,12 +24,14 @@ FACT_KEY_NAMESPACE = uuid.UUID("6ba7b811-9dad-11d1-80b4-00c04fd430c8")
 
 
 def user_namespace(config: RunnableConfig) -> tuple[str, str]:
-    """Memories are kept per user: the authenticated caller when the server has auth (a `user_id` a
-    client sends is only a claim then), else `config.configurable.user_id`, else one anonymous user."""
+    """Memories are kept per user. With auth, the authenticated caller's, under (identity, "memories"):
+    the namespace that is theirs when the store is scoped by identity prefix (the ready-made auth, the
+    LangGraph documentation's store handler), and a `user_id` the client sends is only a claim, ignored.
+    Without auth, ("memories", config.configurable.user_id), else one anonymous user."""
     configurable = config.get("configurable") or {}
     identity = configurable.get(USER_ID_KEY)
     if identity:
-        return (MEMORY_NAMESPACE, namespace_label(str(identity)))
+        return (namespace_label(str(identity)), MEMORY_NAMESPACE)
     return (MEMORY_NAMESPACE, str(configurable.get("user_id") or ANONYMOUS_USER))
 
 

@@ -288,17 +288,33 @@ class AssistantGuard(Guard):
         return await self._query(request, query, 0, 0)
 
 
-def _rechecked(handler: str, parse: Callable[[dict[str, Any]], T], body: dict[str, Any]) -> T:
-    """A store request rebuilt from what the handler left in its value, under the same rules as the
-    client's (a namespace label with '.' would read as two labels: another namespace)."""
+def _rechecked(handler: str, parse: Callable[[dict[str, Any]], T], value: Mapping[str, Any], fields: Fields) -> T:
+    """A store request rebuilt from what the handler left in its value (`fields`: request field to value
+    key; other keys a handler adds are ignored), under the same rules as the client's: a namespace label
+    with '.' would otherwise read as two labels, another namespace."""
+    body: dict[str, Any] = {}
+    for name, key in fields.items():
+        item = value.get(key)
+        body[name] = list(item) if isinstance(item, tuple) else item  # namespaces travel as lists
     try:
         return parse(body)
     except InvalidRequest as exc:
         raise InvalidRequest(f"the request as the auth handler {handler} changed it is invalid: {exc}") from None
 
 
-def _labels(namespace: Any) -> Any:
-    return list(namespace) if isinstance(namespace, (tuple, list)) else namespace
+Fields = Mapping[str, str]
+PUT_FIELDS: Fields = {name: name for name in ("namespace", "key", "value", "index", "ttl")}
+ITEM_FIELDS: Fields = {"namespace": "namespace", "key": "key"}
+SEARCH_FIELDS: Fields = {
+    "namespace_prefix": "namespace",
+    **{name: name for name in ("filter", "limit", "offset", "query", "refresh_ttl")},
+}
+LIST_FIELDS: Fields = {"prefix": "namespace", **{name: name for name in ("suffix", "max_depth", "limit", "offset")}}
+
+
+def _item(body: dict[str, Any]) -> tuple[tuple[str, ...], str, bool | None]:
+    namespace = parse_namespace(body["namespace"], "namespace")
+    return namespace, parse_key(body["key"]), parse_refresh_ttl(body.get("refresh_ttl"))
 
 
 class StoreGuard(Guard):
@@ -315,8 +331,7 @@ class StoreGuard(Guard):
             "ttl": item.ttl,
         }
         visible = await self.ask(request, "store", "put", value)
-        body = {**value, "namespace": _labels(value.get("namespace"))}
-        return _rechecked("for store:put", parse_put, body), visible
+        return _rechecked("for store:put", parse_put, value, PUT_FIELDS), visible
 
     async def get(
         self, request: HttpRequest, namespace: tuple[str, ...], key: str, refresh_ttl: bool | None
@@ -325,12 +340,8 @@ class StoreGuard(Guard):
             return namespace, key, refresh_ttl, None
         value = {"namespace": namespace, "key": key, "refresh_ttl": refresh_ttl}
         visible = await self.ask(request, "store", "get", value)
-
-        def parse(body: dict[str, Any]) -> tuple[tuple[str, ...], str]:
-            return parse_namespace(body["namespace"], "namespace"), parse_key(body["key"])
-
-        namespace, key = _rechecked("for store:get", parse, {**value, "namespace": _labels(value.get("namespace"))})
-        refresh_ttl = _rechecked("for store:get", lambda body: parse_refresh_ttl(body.get("refresh_ttl")), value)
+        fields = {**ITEM_FIELDS, "refresh_ttl": "refresh_ttl"}
+        namespace, key, refresh_ttl = _rechecked("for store:get", _item, value, fields)
         return namespace, key, refresh_ttl, visible
 
     async def delete(
@@ -340,8 +351,7 @@ class StoreGuard(Guard):
             return namespace, key, None
         value = {"namespace": namespace, "key": key}
         visible = await self.ask(request, "store", "delete", value)
-        body = {**value, "namespace": _labels(value.get("namespace"))}
-        namespace, key = _rechecked("for store:delete", parse_delete, body)
+        namespace, key = _rechecked("for store:delete", parse_delete, value, ITEM_FIELDS)
         return namespace, key, visible
 
     async def search(self, request: HttpRequest, search: ItemSearch) -> tuple[ItemSearch, Visibility | None]:
@@ -356,8 +366,7 @@ class StoreGuard(Guard):
             "refresh_ttl": search.refresh_ttl,
         }
         visible = await self.ask(request, "store", "search", value)
-        body = {**value, "namespace_prefix": _labels(value.pop("namespace"))}
-        return _rechecked("for store:search", parse_store_search, body), visible
+        return _rechecked("for store:search", parse_store_search, value, SEARCH_FIELDS), visible
 
     async def list_namespaces(self, request: HttpRequest, query: NamespaceQuery) -> NamespaceQuery:
         if not self._auth.enabled:
@@ -370,8 +379,7 @@ class StoreGuard(Guard):
             "offset": query.offset,
         }
         await self.ask(request, "store", "list_namespaces", value)
-        body = {**value, "prefix": _labels(value.pop("namespace")), "suffix": _labels(value.get("suffix"))}
-        return _rechecked("for store:list_namespaces", parse_list_namespaces, body)
+        return _rechecked("for store:list_namespaces", parse_list_namespaces, value, LIST_FIELDS)
 
 
 class RunGuard(Guard):

@@ -9,16 +9,17 @@ condition into its own statements (column and placeholder style are fixed there)
 
 from __future__ import annotations
 
-# A key that is missing makes its condition NULL; coalesce turns that into "does not hold".
+# A key that is missing makes its condition NULL; coalesce turns that into "does not hold". The
+# parentheses matter: -> and @> bind equally, left to right.
 _VISIBLE = (
     "({filter}::jsonb IS NULL OR EXISTS ("
     "SELECT 1 FROM jsonb_array_elements({filter}::jsonb) AS auth_branch (conditions) "
     "WHERE NOT EXISTS ("
     "SELECT 1 FROM jsonb_array_elements(auth_branch.conditions) AS auth_condition (c) "
     "WHERE NOT coalesce(CASE auth_condition.c ->> 'op' "
-    "WHEN 'eq' THEN {metadata} -> (auth_condition.c ->> 'key') = auth_condition.c -> 'value' "
+    "WHEN 'eq' THEN ({metadata} -> (auth_condition.c ->> 'key')) = (auth_condition.c -> 'value') "
     "WHEN 'contains' THEN jsonb_typeof({metadata} -> (auth_condition.c ->> 'key')) = 'array' "
-    "AND {metadata} -> (auth_condition.c ->> 'key') @> auth_condition.c -> 'value' "
+    "AND ({metadata} -> (auth_condition.c ->> 'key')) @> (auth_condition.c -> 'value') "
     "END, false))))"
 )
 
