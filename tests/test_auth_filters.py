@@ -47,6 +47,8 @@ CASES = [
     ({"$or": [{"owner": "bob"}, {"$and": [{"n": "1"}, {"tags": "a"}]}]}, {"d2", "d3"}),
     ({"owner": "alice", "$or": [{"flag": True}, {"n": 5}]}, {"d1"}),
     ({"$or": [{"$or": [{"n": "1"}, {"owner": None}]}, {"owner": "bob"}]}, {"d2", "d3", "d5"}),
+    ({"$or": [{"n": 1, "flag": True}, {"n": 1, "flag": 1}]}, {"d1", "d2"}),  # n shared, flag not (true is no 1)
+    ({"$or": [{"obj": {"$eq": {"x": 1}}}, {"obj": {"$eq": {"x": 1}}, "n": 1.0}]}, {"d2"}),
 ]
 
 
@@ -71,6 +73,12 @@ def test_the_normal_form():
     assert equals("a", 1).equalities() == {"a": 1}
     assert parse_filter({"$or": [{"a": 1}, {"a": 2}]}, "h").equalities() is None
     assert parse_filter({"a": {"$contains": "x"}}, "h").equalities() is None
+    # Per branch, what its rows' metadata contains, which the SQL tests first with @> ANY
+    assert parse_filter({"a": [1], "$or": [{"b": True}, {"t": {"$contains": "x"}}]}, "h").containments() == [
+        {"a": [1], "b": True},
+        {"a": [1], "t": ["x"]},
+    ]
+    assert parse_filter({"a": 1, "$and": [{"a": {"$contains": 1}}, {"b": 2}]}, "h").containments() == [{"b": 2}]
 
 
 @pytest.mark.parametrize(

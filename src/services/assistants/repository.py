@@ -79,16 +79,17 @@ def matches(where: AssistantFilter, record: Mapping[str, Any]) -> bool:
     )
 
 
-def visible_param(visible: Visibility | None) -> Jsonb | None:
-    return Jsonb(visible.as_json()) if visible is not None else None
+def visible_params(visible: Visibility | None) -> tuple[Any, ...]:
+    """The parameters of ASSISTANT_VISIBLE: the caller's auth filter and what it implies (auth/sql.py)."""
+    if visible is None:
+        return (None, None, None)
+    exact = Jsonb(visible.as_json())
+    return (exact, [Jsonb(document) for document in visible.containments()], exact)
 
 
 def filter_params(where: AssistantFilter) -> tuple[Any, ...]:
-    visible = visible_param(where.visible)
-    return (where.graph_ids, where.graph_id, where.graph_id, where.name, where.name, Jsonb(where.metadata)) + (
-        visible,
-        visible,
-    )
+    common = (where.graph_ids, where.graph_id, where.graph_id, where.name, where.name, Jsonb(where.metadata))
+    return common + visible_params(where.visible)
 
 
 class AssistantRepository(ABC):
@@ -257,8 +258,7 @@ class PostgresAssistantRepository(PostgresRecords, AssistantRepository):
     async def get(self, assistant_id: str, visible: Visibility | None = None) -> AssistantRecord | None:
         if visible is None:
             return typed(await self.one(SELECT_ASSISTANT, (assistant_id,)))
-        param = visible_param(visible)
-        return typed(await self.one(SELECT_VISIBLE_ASSISTANT, (assistant_id, param, param)))
+        return typed(await self.one(SELECT_VISIBLE_ASSISTANT, (assistant_id, *visible_params(visible))))
 
     async def patch(self, assistant_id: str, changes: Mapping[str, Any]) -> AssistantRecord | None:
         async with self._pool.connection() as conn, conn.transaction():
@@ -307,8 +307,7 @@ class PostgresAssistantRepository(PostgresRecords, AssistantRepository):
     ) -> list[AssistantRecord]:
         if visible is None:
             return typed_all(await self.all(SELECT_ASSISTANT_VERSIONS, (assistant_id, Jsonb(metadata), limit, offset)))
-        param = visible_param(visible)
-        params = (assistant_id, Jsonb(metadata), param, param, limit, offset)
+        params = (assistant_id, Jsonb(metadata), *visible_params(visible), limit, offset)
         return typed_all(await self.all(SELECT_VISIBLE_ASSISTANT_VERSIONS, params))
 
     async def set_latest(self, assistant_id: str, version: int) -> AssistantRecord | None:

@@ -170,8 +170,16 @@ def filter_params(where: ThreadFilter) -> dict[str, Any]:
         "values": Jsonb(where.values) if where.values is not None else None,
         "status": where.status,
         "ids": where.ids,
-        "visible": Jsonb(where.visible.as_json()) if where.visible is not None else None,
+        **visible_params(where.visible),
     }
+
+
+def visible_params(visible: Visibility | None) -> dict[str, Any]:
+    """The parameters of THREAD_VISIBLE: the caller's auth filter and what it implies (auth/sql.py)."""
+    if visible is None:
+        return {"visible": None, "visible_contains": None}
+    contains = [Jsonb(document) for document in visible.containments()]
+    return {"visible": Jsonb(visible.as_json()), "visible_contains": contains}
 
 
 class PostgresThreadRepository(PostgresRecords, ThreadRepository):
@@ -183,7 +191,7 @@ class PostgresThreadRepository(PostgresRecords, ThreadRepository):
     async def get_thread(self, thread_id: str, visible: Visibility | None = None) -> ThreadRecord | None:
         if visible is None:
             return cast(ThreadRecord | None, await self.one(SELECT_THREAD, (thread_id,)))
-        params = {"thread_id": thread_id, "visible": Jsonb(visible.as_json())}
+        params = {"thread_id": thread_id, **visible_params(visible)}
         return cast(ThreadRecord | None, await self.one(SELECT_VISIBLE_THREAD, params))
 
     async def thread_exists(self, thread_id: str) -> bool:

@@ -48,7 +48,7 @@ INSERT_THREAD = (
 )
 SELECT_THREAD = f"SELECT {THREAD_COLUMNS} FROM agent_server.threads WHERE thread_id = %s"
 # The caller's auth filter on the thread's metadata (src/services/auth/sql.py); NULL: none.
-THREAD_VISIBLE = visible_condition("metadata", "%(visible)s")
+THREAD_VISIBLE = visible_condition("metadata", "%(visible)s", "%(visible_contains)s")
 SELECT_VISIBLE_THREAD = (
     f"SELECT {THREAD_COLUMNS} FROM agent_server.threads WHERE thread_id = %(thread_id)s AND {THREAD_VISIBLE}"
 )
