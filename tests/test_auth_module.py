@@ -469,3 +469,22 @@ def test_normalised_users():
         and stored.identity == "ada"
         and orjson.loads(orjson.dumps(stored))["team"] == "red"
     )
+
+
+async def test_the_readme_example_auth_file(apis, tmp_path):
+    readme = (AUTH_DIR.parent.parent / "README.md").read_text(encoding="utf-8")
+    example = readme.split("```python\n# auth.py", 1)[1].split("```", 1)[0]
+    (tmp_path / "auth.py").write_text("# auth.py" + example, encoding="utf-8")
+    api = await apis(AUTH_PATH=f"{tmp_path / 'auth.py'}:auth")
+    alice, bob = {"Authorization": "Bearer alice-token"}, {"Authorization": "Bearer bob-token"}
+    thread = await api.call("POST", "/threads", {"metadata": {"owner": "bob"}}, headers=alice)
+    assert thread["metadata"] == {"owner": "alice"}
+    with pytest.raises(ApiError) as hidden:
+        await api.call("GET", f"/threads/{thread['thread_id']}", headers=bob)
+    assert hidden.value.status == 404
+    assert await api.call("POST", "/threads/search", {}, headers=bob) == []
+    await api.call("PUT", "/store/items", {"namespace": ["notes"], "key": "k", "value": {"v": 1}}, headers=alice)
+    assert (await api.call("POST", "/store/namespaces", {}, headers=alice))["namespaces"] == [["alice", "notes"]]
+    with pytest.raises(ApiError) as refused:
+        await api.call("POST", "/threads/search", {}, headers={"Authorization": "Bearer nope"})
+    assert refused.value.status == 401 and refused.value.detail == "Invalid token"
