@@ -150,7 +150,7 @@ class Container(containers.DeclarativeContainer):
             config=providers.Singleton(builtin_config, section=config.auth, base_dir=config.config_dir),
         ),
     )
-    auth_module = providers.Singleton(AuthModule, auth=auth_object, timeout=config.auth.timeout, kind=config.auth.mode)
+    auth_module = providers.Singleton(AuthModule, auth=auth_object, timeout=config.auth.timeout)
     thread_visibility = providers.Singleton(ThreadVisibility, threads=thread_repository)
 
     # --- the web layer: route classes get their services here; the pipeline wraps every handler ---

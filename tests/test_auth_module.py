@@ -18,7 +18,7 @@ from langgraph_sdk import Auth
 from src.containers import Container, provide
 from src.services.auth.builtin import BuiltinAuthConfig, Credentials, build_builtin_auth, builtin_config
 from src.services.auth.module import AuthModule, RequestParts, load_auth_object
-from src.services.auth.user import ConfigUser, normalise_user
+from src.services.auth.user import ConfigUser, normalise_user, restore_caller
 from src.settings import ConfigError, load_settings
 from tests.conftest import ServerProcess
 from tests.inprocess import ApiError, InProcessApi
@@ -469,6 +469,10 @@ def test_normalised_users():
         and stored.identity == "ada"
         and orjson.loads(orjson.dumps(stored))["team"] == "red"
     )
+    # A run stored as JSON and executed by another process gets its caller back as it was.
+    configurable = orjson.loads(orjson.dumps({"langgraph_auth_user": stored}))
+    restore_caller(configurable)
+    assert configurable["langgraph_auth_user"].identity == "ada" and configurable["langgraph_auth_user"] == stored
 
 
 async def test_the_readme_example_auth_file(apis, tmp_path):

@@ -11,6 +11,7 @@ means allowed. A handler returns None/True (allowed), False (403) or a filter (f
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import importlib
 import importlib.util
 import inspect
@@ -41,12 +42,6 @@ AUTHENTICATE_PARAMETERS = (
     "headers",
     "authorization",
 )
-# Every (resource, action) the server asks about; crons join when the server has them.
-ACTIONS: dict[str, tuple[str, ...]] = {
-    "threads": ("create", "read", "update", "delete", "search", "create_run"),
-    "assistants": ("create", "read", "update", "delete", "search"),
-    "store": ("put", "get", "search", "delete", "list_namespaces"),
-}
 RETRY_AFTER = {"Retry-After": "1"}
 Handler = Callable[..., Any]
 
@@ -82,8 +77,9 @@ def load_auth_object(spec: str, base_dir: str) -> Auth:
 
 
 def _import_file(path: Path) -> Any:
-    # A stable name of its own: the module's classes must be importable by name (pickling, dataclasses).
-    module_name = f"agent_server_auth_{abs(hash(str(path)))}"
+    # A name of its own, the same for the same file: the module's classes must be importable by name
+    # (pickling, dataclasses).
+    module_name = f"agent_server_auth_{path.stem}_{hashlib.sha256(str(path).encode()).hexdigest()[:12]}"
     spec = importlib.util.spec_from_file_location(module_name, path)
     if spec is None or spec.loader is None:
         raise ImportError(f"cannot load {path}")
@@ -197,10 +193,9 @@ class AuthModule:
     """Calls an Auth object (None: auth is off, every call allows). Every call is bounded by `timeout`
     seconds: a module waiting on a slow identity provider answers 503, it does not hold the request."""
 
-    def __init__(self, auth: Auth | None, timeout: float = 10.0, kind: str = "custom") -> None:
+    def __init__(self, auth: Auth | None, timeout: float = 10.0) -> None:
         self._auth = auth
         self._timeout = timeout
-        self.kind = kind if auth is not None else "off"
         self._parameters: tuple[str, ...] = ()
         self._handlers: dict[tuple[str, str], Handler | None] = {}
         if auth is not None and auth._authenticate_handler is not None:

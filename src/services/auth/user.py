@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, MutableMapping, Sequence
 from typing import Any
 
 import orjson
@@ -49,7 +49,10 @@ class AuthUser:
         return list(self._fields["permissions"])
 
     def __getattr__(self, name: str) -> Any:
-        # Fields beyond the four (a dict's keys, an object's own attributes) read through.
+        # Fields beyond the four (a dict's keys, an object's own attributes) read through. Private names
+        # never do: copy and pickle look for them before __init__ has set _fields.
+        if name.startswith("_"):
+            raise AttributeError(name)
         if name in self._fields:
             return self._fields[name]
         if self._source is not None and not isinstance(self._source, Mapping):
@@ -105,6 +108,14 @@ class ConfigUser(dict[str, Any]):
             return self[name]
         except KeyError:
             raise AttributeError(name) from None
+
+
+def restore_caller(configurable: MutableMapping[str, Any]) -> None:
+    """For a run read back from storage (another process executing it): its caller, stored as a plain
+    JSON object, answers `user.identity` again, as it did when the run was created."""
+    user = configurable.get(USER_KEY)
+    if isinstance(user, dict) and not isinstance(user, ConfigUser):
+        configurable[USER_KEY] = ConfigUser(user)
 
 
 def _permissions(value: Any) -> list[str]:
