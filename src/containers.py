@@ -18,6 +18,9 @@ from dependency_injector import containers, providers
 from src.services.agent import build_agent, create_chat_model
 from src.services.assistants.repository import MemoryAssistantRepository, PostgresAssistantRepository
 from src.services.assistants.service import AssistantService, init_default_assistants
+from src.services.auth.builtin import build_builtin_auth, builtin_config
+from src.services.auth.module import AuthModule, load_auth_object
+from src.services.auth.visibility import ThreadVisibility
 from src.services.crons.repository import MemoryCronRepository, PostgresCronRepository
 from src.services.crons.schedule import SystemClock
 from src.services.crons.scheduler import init_cron_scheduler
@@ -42,6 +45,7 @@ from src.services.threads.repository import MemoryTables, MemoryThreadRepository
 from src.services.threads.retention import MemoryThreadRetention, PostgresThreadRetention, init_thread_sweeper
 from src.services.threads.service import ThreadService
 from src.services.webhooks import init_webhooks
+from src.web.auth import AssistantGuard, AuthGate, RunGuard, StoreGuard, ThreadGuard
 from src.web.cors import CorsPolicy
 from src.web.pipeline import RequestLimits, RequestPipeline
 from src.web.requests.runs import parse_run_request
@@ -226,9 +230,22 @@ class Container(containers.DeclarativeContainer):
         poll_seconds=config.crons.poll_seconds,
         metrics=metrics,
     )
-    health_service = providers.Singleton(HealthService, backend=backend, graphs=graphs)
+    health_service = providers.Singleton(HealthService, backend=backend, graphs=graphs, auth=config.auth.mode)
     metrics_service = providers.Resource(init_metrics_service, metrics=metrics, runs=run_counter, pool=pool_or_none)
     store_service = providers.Singleton(StoreService, store=store)
+
+    # --- auth: off, a user's Auth object (auth.path) or the ready-made one, chosen by config.auth.mode ---
+    auth_object = providers.Selector(
+        config.auth.mode,
+        off=providers.Object(None),
+        custom=providers.Singleton(load_auth_object, spec=config.auth.path, base_dir=config.config_dir),
+        builtin=providers.Singleton(
+            build_builtin_auth,
+            config=providers.Singleton(builtin_config, section=config.auth, base_dir=config.config_dir),
+        ),
+    )
+    auth_module = providers.Singleton(AuthModule, auth=auth_object, timeout=config.auth.timeout)
+    thread_visibility = providers.Singleton(ThreadVisibility, threads=thread_repository)
 
     # --- the web layer: route classes get their services here; the pipeline wraps every handler ---
     cors_policy = providers.Singleton(CorsPolicy.from_settings, config.http.cors)
@@ -238,14 +255,31 @@ class Container(containers.DeclarativeContainer):
         max_body_bytes=config.server.max_body_bytes,
     )
     request_pipeline = providers.Singleton(
-        RequestPipeline, cors=cors_policy, access_log=config.server.access_log, limits=request_limits, metrics=metrics
+        RequestPipeline,
+        cors=cors_policy,
+        access_log=config.server.access_log,
+        limits=request_limits,
+        metrics=metrics,
+        auth=providers.Singleton(AuthGate, auth=auth_module),
     )
     system_routes = providers.Singleton(SystemRoutes, health=health_service)
     metrics_routes = providers.Singleton(MetricsRoutes, metrics=metrics_service)
-    assistant_routes = providers.Singleton(AssistantRoutes, assistants=assistant_service)
-    thread_routes = providers.Singleton(ThreadRoutes, threads=thread_service)
-    run_routes = providers.Singleton(RunRoutes, runs=run_service)
-    store_routes = providers.Singleton(StoreRoutes, store=store_service)
+    assistant_routes = providers.Singleton(
+        AssistantRoutes,
+        assistants=assistant_service,
+        guard=providers.Singleton(AssistantGuard, auth=auth_module, assistants=assistant_service),
+    )
+    thread_routes = providers.Singleton(
+        ThreadRoutes, threads=thread_service, guard=providers.Singleton(ThreadGuard, auth=auth_module)
+    )
+    run_routes = providers.Singleton(
+        RunRoutes,
+        runs=run_service,
+        guard=providers.Singleton(RunGuard, auth=auth_module, threads=thread_visibility, assistants=assistant_service),
+    )
+    store_routes = providers.Singleton(
+        StoreRoutes, store=store_service, guard=providers.Singleton(StoreGuard, auth=auth_module)
+    )
     cron_routes = providers.Singleton(CronRoutes, crons=cron_service)
     route_objects = providers.List(
         system_routes, metrics_routes, assistant_routes, thread_routes, run_routes, cron_routes, store_routes

@@ -18,6 +18,7 @@ import psycopg
 import yaml
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
+from src.services.auth.settings import AuthConfigError, parse_api_keys, parse_jwt_secret, resolve_auth
 from src.services.egress import LOOPBACK_NETWORKS, parse_allowed_host
 
 DEFAULT_CONFIG_FILE = Path(__file__).resolve().parent.parent / "config.yml"
@@ -294,6 +295,18 @@ def _host_names(name: str, value: Any) -> list[str] | None:
     return hosts
 
 
+def _auth(parse: Callable[[str, Any], Any]) -> Callable[[str, Any], Any]:
+    """An auth setting's parser (src/services/auth/settings.py), its errors reported as config errors."""
+
+    def checked(name: str, value: Any) -> Any:
+        try:
+            return parse(name, value)
+        except AuthConfigError as exc:
+            raise ConfigError(str(exc)) from None
+
+    return checked
+
+
 def _origins(name: str, value: Any) -> list[str]:
     origins = [origin.strip() for origin in str(value).split(",") if origin.strip()]
     if not origins:
@@ -311,6 +324,17 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("server", "max_body_bytes", "MAX_BODY_BYTES", _integer(1024)),
     Setting("server", "allowed_hosts", "ALLOWED_HOSTS", _host_names),
     Setting("http", "cors", "CORS_CONFIG", _cors),
+    # auth: a user's Auth object (path), or the ready-made one (api_keys, jwt_*); see README "Auth".
+    Setting("auth", "path", "AUTH_PATH", _optional_text),
+    Setting("auth", "api_keys", "AUTH_API_KEYS", _auth(parse_api_keys)),
+    Setting("auth", "jwt_secret", "AUTH_JWT_SECRET", _auth(parse_jwt_secret)),
+    Setting("auth", "jwt_public_key_file", "AUTH_JWT_PUBLIC_KEY_FILE", _optional_text),
+    Setting("auth", "jwt_jwks_file", "AUTH_JWT_JWKS_FILE", _optional_text),
+    Setting("auth", "jwt_audience", "AUTH_JWT_AUDIENCE", _optional_text),
+    Setting("auth", "jwt_issuer", "AUTH_JWT_ISSUER", _optional_text),
+    Setting("auth", "jwt_identity_claim", "AUTH_JWT_IDENTITY_CLAIM", _text),
+    Setting("auth", "jwt_permissions_claim", "AUTH_JWT_PERMISSIONS_CLAIM", _optional_text),
+    Setting("auth", "timeout", "AUTH_TIMEOUT", _seconds(allow_zero=False)),
     Setting("database", "url", "DATABASE_URL", normalise_database_url),
     Setting("database", "pool_min_size", "DATABASE_POOL_MIN_SIZE", _integer(0)),
     Setting("database", "pool_max_size", "DATABASE_POOL_MAX_SIZE", _integer(1)),
@@ -394,6 +418,9 @@ def load_settings(
     _check_known(data, path)
     if project is not None and project["cors"] is not None:
         data = {**data, "http": {**_section(data, "http", path), "cors": project["cors"]}}
+    if project is not None and project["auth"] is not None and project["auth"].get("path"):
+        # langgraph.json's auth.path (resolved against that file) is auth.path; AUTH_PATH still wins.
+        data = {**data, "auth": {**_section(data, "auth", path), "path": project["auth"]["path"]}}
     # Another file only has to name what it changes: the bundled file holds every default.
     defaults = _read_yaml(DEFAULT_CONFIG_FILE) if path != DEFAULT_CONFIG_FILE else {}
     result: dict[str, Any] = {"config_file": str(path), "config_dir": str(path.parent)}
@@ -424,6 +451,10 @@ def load_settings(
         # visits cannot reach it through a DNS name of its own (DNS rebinding).
         loopback = result["server"]["host"] in LOCAL_HOSTS
         result["server"]["allowed_hosts"] = list(LOOPBACK_HOST_NAMES) if loopback else ["*"]
+    try:  # which Auth object runs (auth.mode: off, custom, builtin), for the container's selector
+        result["auth"] = resolve_auth(result["auth"])
+    except AuthConfigError as exc:
+        raise ConfigError(str(exc)) from None
     runs = result["runs"]
     if runs["heartbeat_seconds"] >= runs["lease_seconds"]:
         raise ConfigError(
@@ -447,7 +478,6 @@ def load_settings(
     # What only langgraph.json sets; without one, none of it is configured.
     result.update(
         project_file=None,
-        auth=None,
         store={"ttl": None, "index": None},
         checkpointer={"ttl": None},
         env={},
@@ -464,7 +494,6 @@ def load_settings(
             result["graphs"], result["config_dir"] = dict(project["graphs"]), project["dir"]
         result.update(
             project_file=project["file"],
-            auth=project["auth"],
             store=project["store"],
             checkpointer=project["checkpointer"],
             env=dict(project["env"]),

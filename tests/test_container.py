@@ -145,9 +145,9 @@ async def test_runs_reuse_the_assistant_they_resolved_until_it_changes():
     class CountingAssistants(MemoryAssistantRepository):
         gets = 0
 
-        async def get(self, assistant_id):
+        async def get(self, assistant_id, visible=None):
             CountingAssistants.gets += 1
-            return await super().get(assistant_id)
+            return await super().get(assistant_id, visible)
 
     container = make_container()
     with (

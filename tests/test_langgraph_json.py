@@ -51,7 +51,8 @@ def test_the_project_file_is_read_as_the_cli_reads_it():
     assert settings["env"] == {"GREETING": "Howdy", "RUNS_MAX_CONCURRENCY": "3"}
     assert settings["dependencies"] == [str(PROJECT)]
     assert settings["http"]["cors"]["allow_origins"] == ["https://app.example.com"]
-    assert settings["auth"] == {"path": f"{PROJECT / 'my_agent' / 'auth.py'}:auth"}
+    assert settings["auth"]["path"] == f"{PROJECT / 'my_agent' / 'auth.py'}:auth"
+    assert settings["auth"]["mode"] == "custom"
     assert settings["store"]["index"] == {"dims": 26, "embed": f"{PROJECT / 'embed.py'}:embed", "fields": ["text"]}
     assert settings["store"]["ttl"] == {"refresh_on_read": True, "default_ttl": 0.02, "sweep_interval_minutes": 0.01}
     assert settings["checkpointer"]["ttl"] == {
@@ -154,7 +155,11 @@ def wait_for(check, timeout: float = 10.0, step: float = 0.1):
 def exercise_project(server: ServerProcess) -> None:
     """What the project promises, over HTTP: its graph with env and sibling imports, semantic
     search with the local embedding, items and threads that expire."""
-    with httpx.Client(base_url=server.url, timeout=30) as client:
+    ada, bo = ({"Authorization": f"Bearer {name}-token"} for name in ("ada", "bo"))
+    with httpx.Client(base_url=server.url, timeout=30) as stranger:
+        refused = stranger.post("/runs/wait", json={"assistant_id": "greeter", "input": {"name": "Ada"}})
+        assert refused.status_code == 401 and refused.json() == {"detail": "send a bearer token"}
+    with httpx.Client(base_url=server.url, timeout=30, headers=ada) as client:
         greeting = client.post("/runs/wait", json={"assistant_id": "greeter", "input": {"name": "Ada"}})
         assert greeting.json() == {"name": "Ada", "greeting": "Howdy, Ada!"}, greeting.text
         factory = client.post("/runs/wait", json={"assistant_id": "described", "input": {"name": "Bo"}})
@@ -174,6 +179,9 @@ def exercise_project(server: ServerProcess) -> None:
         thread = client.post("/threads", json={}).json()["thread_id"]
         run = client.post(f"/threads/{thread}/runs/wait", json={"assistant_id": "greeter", "input": {"name": "Cy"}})
         assert run.status_code == 200
+        # langgraph.json's auth.path: the thread is ada's alone.
+        assert client.get(f"/threads/{thread}").json()["metadata"]["owner"] == "ada"
+        assert httpx.get(f"{server.url}/threads/{thread}", headers=bo).status_code == 404
         assert wait_for(lambda: client.get(f"/threads/{thread}").status_code == 404)
         assert client.get(f"/threads/{thread}/state").status_code == 404
     assert "'dockerfile_lines' is not used by agent-server; ignored" in server.output

@@ -33,10 +33,10 @@ class FakeThreads:
         self.calls.append(("count", where))
         return 7
 
-    async def delete(self, thread_id: str) -> None:
+    async def delete(self, thread_id: str, visible: Any = None) -> None:
         raise Conflict(f"Thread {thread_id!r} is busy")
 
-    async def get(self, thread_id: str) -> dict[str, Any]:
+    async def get(self, thread_id: str, visible: Any = None) -> dict[str, Any]:
         raise RuntimeError("a bug with a secret in it: password=hunter2")
 
 

@@ -13,6 +13,7 @@ from langgraph.graph import START, MessagesState, StateGraph
 from langgraph.prebuilt import InjectedStore, ToolNode, tools_condition
 from langgraph.store.base import BaseStore
 
+from src.services.auth.user import USER_ID_KEY, namespace_label
 from src.services.graphs import GraphBuilder
 from src.services.offline_model import OfflineChatModel
 from src.settings import ConfigError
@@ -23,9 +24,15 @@ FACT_KEY_NAMESPACE = uuid.UUID("6ba7b811-9dad-11d1-80b4-00c04fd430c8")
 
 
 def user_namespace(config: RunnableConfig) -> tuple[str, str]:
-    """Memories are kept per user: `config.configurable.user_id`, else one anonymous user."""
-    user_id = (config.get("configurable") or {}).get("user_id") or ANONYMOUS_USER
-    return (MEMORY_NAMESPACE, str(user_id))
+    """Memories are kept per user. With auth, the authenticated caller's, under (identity, "memories"):
+    the namespace that is theirs when the store is scoped by identity prefix (the ready-made auth, the
+    LangGraph documentation's store handler), and a `user_id` the client sends is only a claim, ignored.
+    Without auth, ("memories", config.configurable.user_id), else one anonymous user."""
+    configurable = config.get("configurable") or {}
+    identity = configurable.get(USER_ID_KEY)
+    if identity:
+        return (namespace_label(str(identity)), MEMORY_NAMESPACE)
+    return (MEMORY_NAMESPACE, str(configurable.get("user_id") or ANONYMOUS_USER))
 
 
 @tool

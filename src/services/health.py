@@ -57,9 +57,10 @@ class PostgresBackend:
 
 
 class HealthService:
-    def __init__(self, backend: Backend, graphs: GraphRegistry) -> None:
+    def __init__(self, backend: Backend, graphs: GraphRegistry, auth: str = "off") -> None:
         self._backend = backend
         self._graphs = graphs
+        self._auth = auth  # which Auth object runs: off, custom (auth.path) or builtin
 
     @property
     def persistence(self) -> str:
@@ -84,5 +85,7 @@ class HealthService:
                 },
             },
             "graphs": self._graphs.ids,
+            # Off: anyone who reaches the port can read and change everything (README "Auth").
+            "auth": {"enabled": self._auth != "off", "module": self._auth},
             "flags": {"assistants": True, "crons": True, "langsmith": False},
         }

@@ -14,6 +14,7 @@ from urllib.parse import unquote, unquote_plus
 
 from robyn import Response
 
+from src.services.auth.user import AuthUser
 from src.services.serialization import dumps
 from src.services.validation import query_flag
 from src.web.requests.rules import BadRequest, check_text, parse_json
@@ -45,7 +46,8 @@ class PathParams(Mapping[str, str]):
 
 @dataclass(frozen=True)
 class HttpRequest:
-    """One request: method, path, path parameters, raw query, lower-cased headers and body."""
+    """One request: method, path, path parameters, raw query, lower-cased headers and body; `caller` is
+    who the auth module says sent it (set by the pipeline; None when auth is off or the path is public)."""
 
     method: str
     path: str
@@ -54,6 +56,7 @@ class HttpRequest:
     query: Mapping[str, list[str]] = field(default_factory=dict)
     headers: Mapping[str, str] = field(default_factory=dict)
     body: bytes = b""
+    caller: AuthUser | None = None
 
     def header(self, name: str) -> str | None:
         return self.headers.get(name.lower())

@@ -1,11 +1,12 @@
 """What happens to every request around its handler.
 
-`RequestPipeline.dispatch` turns Robyn's request into an `HttpRequest`, calls the
-handler, maps domain errors to status codes with a `{"detail": ...}` body (never a
-traceback) - a database that cannot be used to 503 with `Retry-After`, anything else
-unexpected to 500 - adds the CORS headers, counts the request in the metrics under its
-route template and writes one access-log line. `fallback` answers what no route matches:
-404 or 405 as JSON, and CORS preflights.
+`RequestPipeline.dispatch` turns Robyn's request into an `HttpRequest`, authenticates it
+(src/web/auth.py: the caller, or the auth module's refusal), calls the handler, maps domain
+errors to status codes with a `{"detail": ...}` body (never a traceback) - a database that
+cannot be used to 503 with `Retry-After`, anything else unexpected to 500 - adds the CORS
+headers, counts the request in the metrics under its route template and writes one
+access-log line. `fallback` answers what no route matches: 404 or 405 as JSON, and CORS
+preflights.
 """
 
 from __future__ import annotations
@@ -18,9 +19,11 @@ from dataclasses import dataclass
 from robyn import Request, Response
 from robyn.responses import StreamingResponse
 
+from src.services.auth.errors import AuthRefused
 from src.services.database import DatabaseUnreachable, one_line, unavailable_cause
 from src.services.errors import Conflict, InvalidRequest, NotFound, ServiceError
 from src.services.metrics import Metrics
+from src.web.auth import AuthGate
 from src.web.cors import CorsPolicy, CorsRefused
 from src.web.http import HttpRequest, PathParams, error_response
 from src.web.requests.rules import BadRequest
@@ -123,12 +126,18 @@ class RequestLimits:
 
 class RequestPipeline:
     def __init__(
-        self, cors: CorsPolicy, access_log: bool, limits: RequestLimits, metrics: Metrics | None = None
+        self,
+        cors: CorsPolicy,
+        access_log: bool,
+        limits: RequestLimits,
+        metrics: Metrics | None = None,
+        auth: AuthGate | None = None,
     ) -> None:
         self._cors = cors
         self._access_log = access_log
         self._limits = limits
         self._metrics = metrics
+        self._auth = auth
 
     def wrap(self, handler: Handler, route: str = UNMATCHED) -> RobynHandler:
         """A Robyn handler that runs `handler`, registered on the path template `route`, through the pipeline."""
@@ -143,7 +152,14 @@ class RequestPipeline:
     async def dispatch(self, handler: Handler, request: HttpRequest, route: str = UNMATCHED) -> HandlerResult:
         started = time.perf_counter()
         try:
-            response = self._limits.refusal(request) or await handler(request)
+            refused = self._limits.refusal(request)
+            if refused is None and self._auth is not None:
+                request = await self._auth.admit(request)
+            response = refused or await handler(request)
+        except AuthRefused as exc:
+            if exc.status >= 500:  # the auth module's own failure: the operator must hear of it
+                logger.error("%s %s: %s", request.method, request.path, exc)
+            response = error_response(exc.status, str(exc), exc.headers)
         except ServiceError as exc:
             status = next((code for kind, code in STATUS_BY_ERROR if isinstance(exc, kind)), 400)
             response = error_response(status, str(exc))

@@ -11,7 +11,7 @@ import sys
 from src.containers import Container
 from src.langgraph_json import apply_project, load_configuration
 from src.services.database import describe_url
-from src.settings import ConfigError, redact
+from src.settings import LOCAL_HOSTS, ConfigError, redact
 from src.web.app import create_app
 from src.web.logformat import log_formatter
 
@@ -49,11 +49,21 @@ def serve(config_files: list[str] | None, host: str | None, port: str | None, st
         # one is a config error.
         container.graph_targets()
         container.store_index()
+        container.auth_module()  # the auth module too (auth.path, key files)
         check_port_free(settings["server"]["host"], settings["server"]["port"])
     except ConfigError as exc:
         print(f"agent-server: config error: {redact(str(exc))}", file=sys.stderr, flush=True)
         raise SystemExit(CONFIG_ERROR_EXIT) from None
     url = settings["database"]["url"]
+    if settings["auth"]["mode"] == "off":
+        exposed = settings["server"]["host"] not in LOCAL_HOSTS
+        logger.log(
+            logging.WARNING if exposed else logging.INFO,
+            "auth is off: every client that reaches this port can read and change every thread, run and "
+            "store item; configure auth (README, Auth) before exposing the server",
+        )
+    else:
+        logger.info("auth: %s", settings["auth"]["path"] or "the ready-made module (API keys / JWT)")
     logger.info("config file: %s", settings["config_file"])
     if settings["project_file"]:
         logger.info("project file: %s", settings["project_file"])

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, NotRequired, TypedDict
 
+from src.services.auth.filters import Visibility
+
 # The namespace the LangGraph API derives default assistant ids from: uuid5(NAMESPACE_GRAPH, graph_id).
 NAMESPACE_GRAPH = uuid.UUID("6ba7b821-9dad-11d1-80b4-00c04fd430c8")
 ASSISTANT_FIELDS = (
@@ -50,12 +52,14 @@ def default_assistant_id(graph_id: str) -> str:
 
 @dataclass(frozen=True)
 class AssistantFilter:
-    """Which assistants a search or count sees: only those of `graph_ids` (the served graphs)."""
+    """Which assistants a search or count sees: only those of `graph_ids` (the served graphs), and
+    only those the caller's auth filter lets them see (`visible`)."""
 
     graph_ids: list[str]
     graph_id: str | None = None
     name: str | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
+    visible: Visibility | None = None
 
 
 @dataclass(frozen=True)
@@ -89,6 +93,7 @@ class AssistantQuery:
     graph_id: str | None = None
     name: str | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
+    visible: Visibility | None = None  # the caller's auth filter
 
 
 @dataclass(frozen=True)

@@ -24,9 +24,12 @@ from src.services.assistants.sql import (
     SELECT_ASSISTANT_FOR_UPDATE,
     SELECT_ASSISTANT_VERSIONS,
     SELECT_NEXT_ASSISTANT_VERSION,
+    SELECT_VISIBLE_ASSISTANT,
+    SELECT_VISIBLE_ASSISTANT_VERSIONS,
     SET_LATEST_ASSISTANT_VERSION,
     UPDATE_ASSISTANT,
 )
+from src.services.auth.filters import Visibility
 from src.services.database import Connection, PostgresRecords
 from src.services.threads.repository import now
 from src.services.validation import json_contains
@@ -72,11 +75,21 @@ def matches(where: AssistantFilter, record: Mapping[str, Any]) -> bool:
         and (where.graph_id is None or record["graph_id"] == where.graph_id)
         and (where.name is None or where.name.lower() in record["name"].lower())
         and json_contains(record["metadata"], where.metadata)
+        and (where.visible is None or where.visible.matches(record["metadata"]))
     )
 
 
+def visible_params(visible: Visibility | None) -> tuple[Any, ...]:
+    """The parameters of ASSISTANT_VISIBLE: the caller's auth filter and what it implies (auth/sql.py)."""
+    if visible is None:
+        return (None, None, None)
+    exact = Jsonb(visible.as_json())
+    return (exact, [Jsonb(document) for document in visible.containments()], exact)
+
+
 def filter_params(where: AssistantFilter) -> tuple[Any, ...]:
-    return (where.graph_ids, where.graph_id, where.graph_id, where.name, where.name, Jsonb(where.metadata))
+    common = (where.graph_ids, where.graph_id, where.graph_id, where.name, where.name, Jsonb(where.metadata))
+    return common + visible_params(where.visible)
 
 
 class AssistantRepository(ABC):
@@ -87,7 +100,8 @@ class AssistantRepository(ABC):
         """Insert an assistant (the VERSIONED_FIELDS plus assistant_id) as version 1; None when the id is taken."""
 
     @abstractmethod
-    async def get(self, assistant_id: str) -> AssistantRecord | None: ...
+    async def get(self, assistant_id: str, visible: Visibility | None = None) -> AssistantRecord | None:
+        """The assistant; None when there is none, or when `visible` (the caller's auth filter) hides it."""
 
     @abstractmethod
     async def patch(self, assistant_id: str, changes: Mapping[str, Any]) -> AssistantRecord | None:
@@ -107,9 +121,9 @@ class AssistantRepository(ABC):
 
     @abstractmethod
     async def versions(
-        self, assistant_id: str, metadata: dict[str, Any], limit: int, offset: int
+        self, assistant_id: str, metadata: dict[str, Any], limit: int, offset: int, visible: Visibility | None = None
     ) -> list[AssistantRecord]:
-        """The assistant's versions, newest first, whose metadata contains `metadata`."""
+        """The assistant's versions, newest first, whose metadata contains `metadata` (and passes `visible`)."""
 
     @abstractmethod
     async def set_latest(self, assistant_id: str, version: int) -> AssistantRecord | None:
@@ -148,9 +162,11 @@ class MemoryAssistantRepository(AssistantRepository):
         self._versions[assistant_id] = [self._version_of(stored, stamp)]
         return typed(copy.deepcopy(stored))
 
-    async def get(self, assistant_id: str) -> AssistantRecord | None:
+    async def get(self, assistant_id: str, visible: Visibility | None = None) -> AssistantRecord | None:
         assistant = self._assistants.get(assistant_id)
-        return typed(copy.deepcopy(assistant)) if assistant is not None else None
+        if assistant is None or (visible is not None and not visible.matches(assistant["metadata"])):
+            return None
+        return typed(copy.deepcopy(assistant))
 
     async def patch(self, assistant_id: str, changes: Mapping[str, Any]) -> AssistantRecord | None:
         assistant = self._assistants.get(assistant_id)
@@ -178,9 +194,13 @@ class MemoryAssistantRepository(AssistantRepository):
         return sum(1 for a in self._assistants.values() if matches(where, a))
 
     async def versions(
-        self, assistant_id: str, metadata: dict[str, Any], limit: int, offset: int
+        self, assistant_id: str, metadata: dict[str, Any], limit: int, offset: int, visible: Visibility | None = None
     ) -> list[AssistantRecord]:
-        found = [v for v in self._versions.get(assistant_id, []) if json_contains(v["metadata"], metadata)]
+        found = [
+            v
+            for v in self._versions.get(assistant_id, [])
+            if json_contains(v["metadata"], metadata) and (visible is None or visible.matches(v["metadata"]))
+        ]
         found.sort(key=lambda v: v["version"], reverse=True)
         return typed_all(copy.deepcopy(found[offset : offset + limit]))
 
@@ -235,8 +255,10 @@ class PostgresAssistantRepository(PostgresRecords, AssistantRepository):
             await conn.execute(INSERT_ASSISTANT_VERSION, self._version_params(created, created["created_at"]))
             return typed(created)
 
-    async def get(self, assistant_id: str) -> AssistantRecord | None:
-        return typed(await self.one(SELECT_ASSISTANT, (assistant_id,)))
+    async def get(self, assistant_id: str, visible: Visibility | None = None) -> AssistantRecord | None:
+        if visible is None:
+            return typed(await self.one(SELECT_ASSISTANT, (assistant_id,)))
+        return typed(await self.one(SELECT_VISIBLE_ASSISTANT, (assistant_id, *visible_params(visible))))
 
     async def patch(self, assistant_id: str, changes: Mapping[str, Any]) -> AssistantRecord | None:
         async with self._pool.connection() as conn, conn.transaction():
@@ -281,9 +303,12 @@ class PostgresAssistantRepository(PostgresRecords, AssistantRepository):
         return int(row["count"]) if row is not None else 0
 
     async def versions(
-        self, assistant_id: str, metadata: dict[str, Any], limit: int, offset: int
+        self, assistant_id: str, metadata: dict[str, Any], limit: int, offset: int, visible: Visibility | None = None
     ) -> list[AssistantRecord]:
-        return typed_all(await self.all(SELECT_ASSISTANT_VERSIONS, (assistant_id, Jsonb(metadata), limit, offset)))
+        if visible is None:
+            return typed_all(await self.all(SELECT_ASSISTANT_VERSIONS, (assistant_id, Jsonb(metadata), limit, offset)))
+        params = (assistant_id, Jsonb(metadata), *visible_params(visible), limit, offset)
+        return typed_all(await self.all(SELECT_VISIBLE_ASSISTANT_VERSIONS, params))
 
     async def set_latest(self, assistant_id: str, version: int) -> AssistantRecord | None:
         return typed(await self.one(SET_LATEST_ASSISTANT_VERSION, (assistant_id, version)))

@@ -30,6 +30,7 @@ from src.services.assistants.models import (
 )
 from src.services.assistants.repository import AssistantRepository
 from src.services.assistants.schemas import graph_schemas
+from src.services.auth.filters import Visibility
 from src.services.errors import Conflict, InvalidRequest, NotFound, ServiceError
 from src.services.graphs import Graph, GraphFactoryError, GraphRegistry
 from src.services.serialization import to_jsonable
@@ -145,16 +146,17 @@ class AssistantService:
                 f"({self._served()})"
             ) from None
 
-    async def _record(self, assistant_id: str, shown: str) -> AssistantRecord:
+    async def _record(self, assistant_id: str, shown: str, visible: Visibility | None = None) -> AssistantRecord:
         await self.ensure_defaults()
-        record = await self._repository.get(assistant_id)
+        # `visible`: the caller's auth filter; an assistant it hides is not found (404).
+        record = await self._repository.get(assistant_id, visible)
         # An assistant of a graph this server no longer serves is hidden, as in the LangGraph API.
         if record is None or record["graph_id"] not in self._graphs:
             raise AssistantNotFound(shown)
         return record
 
-    async def _record_at(self, value: str) -> AssistantRecord:
-        return await self._record(self.assistant_id(value), value)
+    async def _record_at(self, value: str, visible: Visibility | None = None) -> AssistantRecord:
+        return await self._record(self.assistant_id(value), value, visible)
 
     def _require_graph(self, graph_id: str) -> None:
         if graph_id not in self._graphs:
@@ -198,7 +200,7 @@ class AssistantService:
 
     # --- CRUD ---
 
-    async def create(self, request: AssistantCreate) -> dict[str, Any]:
+    async def create(self, request: AssistantCreate, visible: Visibility | None = None) -> dict[str, Any]:
         self._require_graph(request.graph_id)
         config, context = consolidate(request.config, request.context)
         assistant_id = request.assistant_id or str(uuid.uuid4())
@@ -218,20 +220,25 @@ class AssistantService:
             return public_assistant(created)
         if request.if_exists == "raise":
             raise Conflict(f"Assistant {assistant_id!r} already exists")
-        existing = await self._repository.get(assistant_id)
+        # Another user's assistant is neither returned nor told apart from a taken id.
+        existing = await self._repository.get(assistant_id, visible)
+        if existing is None and visible is not None:
+            raise Conflict(f"Assistant {assistant_id!r} already exists")
         if existing is None:  # deleted in between
             raise Conflict(f"Assistant {assistant_id!r} was changed concurrently; retry")
         return public_assistant(existing)
 
-    async def get(self, assistant_id: str) -> dict[str, Any]:
-        return public_assistant(await self._record_at(assistant_id))
+    async def get(self, assistant_id: str, visible: Visibility | None = None) -> dict[str, Any]:
+        return public_assistant(await self._record_at(assistant_id, visible))
 
-    async def patch(self, assistant_id: str, request: AssistantPatch) -> dict[str, Any]:
+    async def patch(
+        self, assistant_id: str, request: AssistantPatch, visible: Visibility | None = None
+    ) -> dict[str, Any]:
         if request.graph_id is not None:
             self._require_graph(request.graph_id)
         if request.config and request.config.get("configurable") and request.context:
             raise AssistantBadRequest(CONFIGURABLE_AND_CONTEXT)
-        record = await self._record_at(assistant_id)
+        record = await self._record_at(assistant_id, visible)
         changes: dict[str, Any] = {
             key: value
             for key, value in (
@@ -250,12 +257,12 @@ class AssistantService:
             raise AssistantNotFound(assistant_id)
         return public_assistant(patched)
 
-    async def delete(self, assistant_id: str, delete_threads: bool = False) -> None:
+    async def delete(self, assistant_id: str, delete_threads: bool = False, visible: Visibility | None = None) -> None:
         """Delete the assistant and all its versions. A default assistant can be deleted too (as in the
         LangGraph API); it is created again when the server next starts."""
         if delete_threads:
             raise InvalidRequest("delete_threads is not supported by this server yet")
-        record = await self._record_at(assistant_id)
+        record = await self._record_at(assistant_id, visible)
         deleted = await self._repository.delete(record["assistant_id"])
         self._changed(record["assistant_id"])
         if not deleted:
@@ -265,7 +272,11 @@ class AssistantService:
         if query.graph_id is not None:
             self._require_graph(query.graph_id)
         return AssistantFilter(
-            graph_ids=self._graphs.ids, graph_id=query.graph_id, name=query.name, metadata=query.metadata
+            graph_ids=self._graphs.ids,
+            graph_id=query.graph_id,
+            name=query.name,
+            metadata=query.metadata,
+            visible=query.visible,
         )
 
     async def search(self, request: AssistantSearch) -> AssistantPage:
@@ -291,8 +302,10 @@ class AssistantService:
 
     # --- the graph behind an assistant ---
 
-    async def graph(self, assistant_id: str, xray: bool | int = False) -> dict[str, Any]:
-        graph = await self._graph_of(await self._record_at(assistant_id))
+    async def graph(
+        self, assistant_id: str, xray: bool | int = False, visible: Visibility | None = None
+    ) -> dict[str, Any]:
+        graph = await self._graph_of(await self._record_at(assistant_id, visible))
         try:
             drawable = await graph.aget_graph(xray=xray)
         except NotImplementedError:
@@ -303,14 +316,20 @@ class AssistantService:
                 node["data"].pop("id", None)
         return shaped
 
-    async def schemas(self, assistant_id: str) -> dict[str, Any]:
-        record = await self._record_at(assistant_id)
+    async def schemas(self, assistant_id: str, visible: Visibility | None = None) -> dict[str, Any]:
+        record = await self._record_at(assistant_id, visible)
         graph = await self._graph_of(record)
         schemas = await asyncio.to_thread(graph_schemas, graph)  # pydantic work: keep the loop free
         return {"graph_id": record["graph_id"], **to_jsonable(schemas)}
 
-    async def subgraphs(self, assistant_id: str, namespace: str | None = None, recurse: bool = False) -> dict[str, Any]:
-        graph = await self._graph_of(await self._record_at(assistant_id))
+    async def subgraphs(
+        self,
+        assistant_id: str,
+        namespace: str | None = None,
+        recurse: bool = False,
+        visible: Visibility | None = None,
+    ) -> dict[str, Any]:
+        graph = await self._graph_of(await self._record_at(assistant_id, visible))
         try:
             found = [(ns, sub) async for ns, sub in graph.aget_subgraphs(namespace=namespace, recurse=recurse)]
         except NotImplementedError:
@@ -323,16 +342,20 @@ class AssistantService:
 
     # --- versions ---
 
-    async def versions(self, assistant_id: str, query: VersionsQuery) -> list[dict[str, Any]]:
-        record = await self._record_at(assistant_id)
-        found = await self._repository.versions(record["assistant_id"], query.metadata, query.limit, query.offset)
+    async def versions(
+        self, assistant_id: str, query: VersionsQuery, visible: Visibility | None = None
+    ) -> list[dict[str, Any]]:
+        record = await self._record_at(assistant_id, visible)
+        found = await self._repository.versions(
+            record["assistant_id"], query.metadata, query.limit, query.offset, visible
+        )
         if not found:
             raise NotFound(f"Assistant {assistant_id!r} has no versions matching the request")
         return [public_assistant(version) for version in found]
 
-    async def set_latest(self, assistant_id: str, version: int) -> dict[str, Any]:
+    async def set_latest(self, assistant_id: str, version: int, visible: Visibility | None = None) -> dict[str, Any]:
         """Make a stored version current."""
-        record = await self._record_at(assistant_id)
+        record = await self._record_at(assistant_id, visible)
         updated = await self._repository.set_latest(record["assistant_id"], version)
         self._changed(record["assistant_id"])
         if updated is None:

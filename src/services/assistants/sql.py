@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from src.services.assistants.models import SORT_FIELDS, SORT_ORDERS
+from src.services.auth.sql import visible_condition
 
 # Append-only, keyed by schema version (see src/services/schema.py). Never edit an entry
 # that has shipped; add a new version.
@@ -58,6 +59,9 @@ INSERT_ASSISTANT_VERSION = (
 )
 SELECT_ASSISTANT = f"SELECT {ASSISTANT_COLUMNS} FROM agent_server.assistants WHERE assistant_id = %s"
 SELECT_ASSISTANT_FOR_UPDATE = f"{SELECT_ASSISTANT} FOR UPDATE"
+# The caller's auth filter on metadata (src/services/auth/sql.py): parameters filter, containment, filter.
+ASSISTANT_VISIBLE = visible_condition("metadata", "%s", "%s")
+SELECT_VISIBLE_ASSISTANT = f"{SELECT_ASSISTANT} AND {ASSISTANT_VISIBLE}"
 SELECT_NEXT_ASSISTANT_VERSION = (
     "SELECT coalesce(max(version), 0) + 1 AS version FROM agent_server.assistant_versions WHERE assistant_id = %s"
 )
@@ -66,10 +70,10 @@ UPDATE_ASSISTANT = (
     f"metadata = %s, version = %s, updated_at = %s WHERE assistant_id = %s RETURNING {ASSISTANT_COLUMNS}"
 )
 DELETE_ASSISTANT = "DELETE FROM agent_server.assistants WHERE assistant_id = %s"  # versions cascade
-# Parameters: served graph ids, graph_id twice, name twice, metadata (containment).
+# Parameters: served graph ids, graph_id twice, name twice, metadata (containment), auth filter (three).
 ASSISTANT_FILTER = (
     "graph_id = ANY(%s) AND (%s::text IS NULL OR graph_id = %s) "
-    "AND (%s::text IS NULL OR strpos(lower(name), lower(%s)) > 0) AND metadata @> %s"
+    f"AND (%s::text IS NULL OR strpos(lower(name), lower(%s)) > 0) AND metadata @> %s AND {ASSISTANT_VISIBLE}"
 )
 # One statement per (sort field, order): identifiers cannot be parameters, and all come from fixed lists.
 SEARCH_ASSISTANTS: dict[tuple[str, str], str] = {
@@ -84,6 +88,11 @@ COUNT_ASSISTANTS = f"SELECT count(*) AS count FROM agent_server.assistants WHERE
 SELECT_ASSISTANT_VERSIONS = (
     f"SELECT {VERSION_COLUMNS} FROM agent_server.assistant_versions WHERE assistant_id = %s AND metadata @> %s "
     "ORDER BY version DESC LIMIT %s OFFSET %s"
+)
+# A version is shown when its own metadata passes the caller's auth filter too (three parameters).
+SELECT_VISIBLE_ASSISTANT_VERSIONS = (
+    f"SELECT {VERSION_COLUMNS} FROM agent_server.assistant_versions WHERE assistant_id = %s AND metadata @> %s "
+    f"AND {ASSISTANT_VISIBLE} ORDER BY version DESC LIMIT %s OFFSET %s"
 )
 SET_LATEST_ASSISTANT_VERSION = (
     "UPDATE agent_server.assistants AS a SET graph_id = v.graph_id, name = v.name, description = v.description, "

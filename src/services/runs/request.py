@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, cast
 
 from langchain_core.runnables import RunnableConfig
 from langgraph.types import Command
 
+from src.services.auth.user import restore_caller
 from src.services.serialization import to_jsonable
 
 MULTITASK_STRATEGIES = ("reject", "enqueue", "interrupt", "rollback")
@@ -51,6 +52,9 @@ class RunRequest:
     webhook: str | None = None
     graph_id: str = ""  # set from the assistant
     stateless: bool = False  # on a temporary thread of its own (deleted after, on_completion=delete)
+    # Auth: the metadata of a thread this run creates (stateless, or if_not_exists='create'): the
+    # run's metadata as the auth handler stamped it, so the creator can see the thread (web/auth.py).
+    thread_metadata: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         """The request as JSON, stored with the run so that any process can execute it."""
@@ -72,7 +76,9 @@ class RunRequest:
             if isinstance(update, list):
                 update = [tuple(item) if isinstance(item, list) else item for item in update]
             graph_input = Command(resume=command.get("resume"), update=update, goto=command.get("goto") or ())
-        return cls(**{name: stored[name] for name in STORED_FIELDS if name in stored}, graph_input=graph_input)
+        request = cls(**{name: stored[name] for name in STORED_FIELDS if name in stored}, graph_input=graph_input)
+        restore_caller(request.config.get("configurable", {}))  # auth: the caller answers user.identity again
+        return request
 
 
 # Every field but the input, which is stored as `graph_input`, or as `command` for a Command.
@@ -92,6 +98,7 @@ STORED_FIELDS = (
     "webhook",
     "graph_id",
     "stateless",
+    "thread_metadata",
 )
 
 

@@ -17,7 +17,7 @@ import logging
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -127,7 +127,7 @@ class RunService:
         if thread_id is None:
             thread_id = str(uuid.uuid4())
             request.stateless = True
-            await self._threads.create_thread(thread_id, {"stateless": True})
+            await self._threads.create_thread(thread_id, {**request.thread_metadata, "stateless": True})
         else:
             thread_id = parse_thread_id(thread_id)
         await self._apply_multitask_strategy(thread_id, request)
@@ -188,7 +188,7 @@ class RunService:
         if record is None:
             if request.if_not_exists == "reject":
                 raise NotFound(f"Thread {run['thread_id']!r} not found; send if_not_exists='create' to create it")
-            await self._threads.create_thread(run["thread_id"], {})
+            await self._threads.create_thread(run["thread_id"], dict(request.thread_metadata))
             record = await self._runs.create_run(run, owner, lease, metadata)
             assert record is not None  # the thread was just created
         return record
@@ -624,13 +624,25 @@ class RunService:
                 with contextlib.suppress(Exception):
                     await self._outcome(active)
 
-    async def cancel_many(self, selection: CancelSelection, rollback: bool) -> None:
-        """Cancel the runs named by id, the runs of a thread, or every run with a status."""
+    async def cancel_many(
+        self,
+        selection: CancelSelection,
+        rollback: bool,
+        visible_threads: Callable[[set[str]], Awaitable[set[str]]] | None = None,
+    ) -> None:
+        """Cancel the runs named by id, the runs of a thread, or every run with a status.
+
+        `visible_threads` (auth, from the web layer): given thread ids, those the caller may see;
+        runs on other threads are left alone."""
         if rollback:
             self._check_rollback()
         status = None if selection.status in (None, "all") else selection.status
         run_ids = sorted(selection.run_ids) if selection.run_ids is not None else None
-        for record in await self._runs.find_active(selection.thread_id, run_ids, status):
+        records = await self._runs.find_active(selection.thread_id, run_ids, status)
+        if visible_threads is not None:
+            allowed = await visible_threads({record["thread_id"] for record in records})
+            records = [record for record in records if record["thread_id"] in allowed]
+        for record in records:
             await self._cancel_run(record, "cancelled by request", rollback)
 
     async def _cancel_run(self, record: Any, reason: str, rollback: bool = False) -> None:

@@ -12,7 +12,9 @@ from typing import Any, Literal
 
 from langgraph.store.base import BaseStore, InvalidNamespaceError, Item
 
-from src.services.errors import InvalidRequest
+from src.services.auth.errors import AuthModuleError
+from src.services.auth.filters import Visibility
+from src.services.errors import Conflict, InvalidRequest
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,25 @@ def public_item(item: Item) -> dict[str, Any]:
     return item.dict()
 
 
+def with_visible(filter_: dict[str, Any] | None, visible: Visibility | None) -> dict[str, Any] | None:
+    """A search's filter on item values, ANDed with the caller's auth filter. Stores filter by equality on
+    top-level fields only, so that is all an auth filter on store search may ask for."""
+    if visible is None:
+        return filter_
+    wanted = visible.equalities()
+    if wanted is None:
+        raise AuthModuleError(
+            "the auth handler for store:search returned a filter the store cannot apply: only equalities on "
+            "top-level value fields ({'field': value}), no $contains or $or"
+        )
+    merged = dict(filter_ or {})
+    for key, value in wanted.items():
+        if key in merged:
+            raise InvalidRequest(f"filter names {key!r}, which the server's auth filters on already; leave it out")
+        merged[key] = {"$eq": value}
+    return merged
+
+
 class StoreService:
     """The store endpoints of the LangGraph API over one LangGraph `BaseStore`.
 
@@ -64,6 +85,10 @@ class StoreService:
     store cannot expire items, so there those requests get a 422 instead of silently
     keeping items forever. `refresh_ttl: false` is always accepted: a store without
     expiry refreshes nothing.
+
+    Auth: the web layer hands over the namespace the auth handler chose. A filter the handler
+    returned (`visible`, on item values) hides items from get and search, keeps delete from
+    touching them and put from replacing them (409).
     """
 
     def __init__(self, store: BaseStore) -> None:
@@ -84,10 +109,22 @@ class StoreService:
         if refresh_ttl:
             self._require_ttl("refresh_ttl")
 
-    async def put(self, item: ItemPut) -> None:
+    async def _hidden(self, namespace: tuple[str, ...], key: str, visible: Visibility | None) -> bool:
+        """An item is at (namespace, key) that the caller's auth filter hides."""
+        if visible is None:
+            return False
+        try:
+            item = await self._store.aget(namespace, key)
+        except InvalidNamespaceError as exc:
+            raise InvalidRequest(str(exc)) from None
+        return item is not None and not visible.matches(item.value)
+
+    async def put(self, item: ItemPut, visible: Visibility | None = None) -> None:
         """Create or replace the item at (namespace, key)."""
         if item.ttl is not None:
             self._require_ttl("ttl")
+        if await self._hidden(item.namespace, item.key, visible):
+            raise Conflict(f"An item with key {item.key!r} already exists in this namespace")
         try:
             if item.ttl is None:
                 # Left out, not None: a store with a TTL config then applies its default_ttl.
@@ -97,31 +134,42 @@ class StoreService:
         except InvalidNamespaceError as exc:
             raise InvalidRequest(str(exc)) from None
 
-    async def get(self, namespace: tuple[str, ...], key: str, refresh_ttl: bool | None = None) -> dict[str, Any] | None:
+    async def get(
+        self,
+        namespace: tuple[str, ...],
+        key: str,
+        refresh_ttl: bool | None = None,
+        visible: Visibility | None = None,
+    ) -> dict[str, Any] | None:
         """The item, or None when there is none (the LangGraph API answers 200 null)."""
         self._check_refresh(refresh_ttl)
         try:
             item = await self._store.aget(namespace, key, refresh_ttl=refresh_ttl)
         except InvalidNamespaceError as exc:
             raise InvalidRequest(str(exc)) from None
-        return None if item is None else public_item(item)
+        if item is None or (visible is not None and not visible.matches(item.value)):
+            return None
+        return public_item(item)
 
-    async def delete(self, namespace: tuple[str, ...], key: str) -> None:
-        """Deleting an item that does not exist succeeds too."""
+    async def delete(self, namespace: tuple[str, ...], key: str, visible: Visibility | None = None) -> None:
+        """Deleting an item that does not exist succeeds too (and so does one the caller may not see)."""
+        if await self._hidden(namespace, key, visible):
+            return
         try:
             await self._store.adelete(namespace, key)
         except InvalidNamespaceError as exc:
             raise InvalidRequest(str(exc)) from None
 
-    async def search(self, search: ItemSearch) -> dict[str, Any]:
+    async def search(self, search: ItemSearch, visible: Visibility | None = None) -> dict[str, Any]:
         """Items under a namespace prefix, filtered and paged. `query` is handed to the store,
         which ignores it without an embedding index (see the class docstring)."""
         self._check_refresh(search.refresh_ttl)
+        filter_ = with_visible(search.filter, visible)
         try:
             items = await self._store.asearch(
                 search.namespace_prefix,
                 query=search.query,
-                filter=search.filter,
+                filter=filter_,
                 limit=search.limit,
                 offset=search.offset,
                 refresh_ttl=search.refresh_ttl,
@@ -129,7 +177,7 @@ class StoreService:
         except InvalidNamespaceError as exc:
             raise InvalidRequest(str(exc)) from None
         except (TypeError, ValueError) as exc:
-            if search.filter is None:
+            if filter_ is None:
                 raise
             # The in-memory store compares with float(): a stored value that is no number fails.
             raise InvalidRequest(f"filter cannot be applied to the stored items: {exc}") from None

@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, TypedDict
 
+from src.services.auth.filters import Visibility
+
 THREAD_FIELDS = ("thread_id", "created_at", "updated_at", "metadata", "status", "values", "interrupts", "error")
 THREAD_SORTS = ("thread_id", "status", "created_at", "updated_at")
 THREAD_STATUSES = ("idle", "busy", "interrupted", "error")
@@ -28,12 +30,14 @@ class ThreadRecord(TypedDict):
 
 @dataclass(frozen=True)
 class ThreadFilter:
-    """What a thread search or count matches: metadata and values by containment, status, ids."""
+    """What a thread search or count matches: metadata and values by containment, status, ids, and
+    only the threads the caller's auth filter lets them see (`visible`)."""
 
     metadata: dict[str, Any] | None = None
     values: dict[str, Any] | None = None
     status: str | None = None
     ids: list[str] | None = None
+    visible: Visibility | None = None
 
 
 @dataclass(frozen=True)

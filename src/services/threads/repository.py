@@ -10,6 +10,7 @@ from typing import Any, cast
 
 from psycopg.types.json import Jsonb
 
+from src.services.auth.filters import Visibility
 from src.services.database import PostgresRecords
 from src.services.threads.models import ThreadFilter, ThreadRecord
 from src.services.threads.sql import (
@@ -19,6 +20,7 @@ from src.services.threads.sql import (
     MERGE_THREAD_METADATA,
     SEARCH_THREADS,
     SELECT_THREAD,
+    SELECT_VISIBLE_THREAD,
     THREAD_EXISTS,
     UPDATE_THREAD_STATE,
 )
@@ -37,7 +39,8 @@ class ThreadRepository(ABC):
         """Insert a thread; None when the id is taken."""
 
     @abstractmethod
-    async def get_thread(self, thread_id: str) -> ThreadRecord | None: ...
+    async def get_thread(self, thread_id: str, visible: Visibility | None = None) -> ThreadRecord | None:
+        """The thread; None when there is none, or when `visible` (the caller's auth filter) hides it."""
 
     @abstractmethod
     async def thread_exists(self, thread_id: str) -> bool: ...
@@ -83,6 +86,7 @@ def matches(where: ThreadFilter, thread: ThreadRecord) -> bool:
         and (where.values is None or json_contains(thread["values"] or {}, where.values))
         and (where.status is None or thread["status"] == where.status)
         and (where.ids is None or thread["thread_id"] in where.ids)
+        and (where.visible is None or where.visible.matches(thread["metadata"]))
     )
 
 
@@ -109,9 +113,11 @@ class MemoryThreadRepository(ThreadRepository):
         self._tables.threads[thread_id] = thread
         return copy.deepcopy(thread)
 
-    async def get_thread(self, thread_id: str) -> ThreadRecord | None:
+    async def get_thread(self, thread_id: str, visible: Visibility | None = None) -> ThreadRecord | None:
         thread = self._tables.threads.get(thread_id)
-        return copy.deepcopy(thread) if thread is not None else None
+        if thread is None or (visible is not None and not visible.matches(thread["metadata"])):
+            return None
+        return copy.deepcopy(thread)
 
     async def thread_exists(self, thread_id: str) -> bool:
         return thread_id in self._tables.threads
@@ -164,7 +170,16 @@ def filter_params(where: ThreadFilter) -> dict[str, Any]:
         "values": Jsonb(where.values) if where.values is not None else None,
         "status": where.status,
         "ids": where.ids,
+        **visible_params(where.visible),
     }
+
+
+def visible_params(visible: Visibility | None) -> dict[str, Any]:
+    """The parameters of THREAD_VISIBLE: the caller's auth filter and what it implies (auth/sql.py)."""
+    if visible is None:
+        return {"visible": None, "visible_contains": None}
+    contains = [Jsonb(document) for document in visible.containments()]
+    return {"visible": Jsonb(visible.as_json()), "visible_contains": contains}
 
 
 class PostgresThreadRepository(PostgresRecords, ThreadRepository):
@@ -173,8 +188,11 @@ class PostgresThreadRepository(PostgresRecords, ThreadRepository):
     async def create_thread(self, thread_id: str, metadata: dict[str, Any]) -> ThreadRecord | None:
         return cast(ThreadRecord | None, await self.one(INSERT_THREAD, (thread_id, Jsonb(metadata))))
 
-    async def get_thread(self, thread_id: str) -> ThreadRecord | None:
-        return cast(ThreadRecord | None, await self.one(SELECT_THREAD, (thread_id,)))
+    async def get_thread(self, thread_id: str, visible: Visibility | None = None) -> ThreadRecord | None:
+        if visible is None:
+            return cast(ThreadRecord | None, await self.one(SELECT_THREAD, (thread_id,)))
+        params = {"thread_id": thread_id, **visible_params(visible)}
+        return cast(ThreadRecord | None, await self.one(SELECT_VISIBLE_THREAD, params))
 
     async def thread_exists(self, thread_id: str) -> bool:
         return await self.one(THREAD_EXISTS, (thread_id,)) is not None

@@ -9,6 +9,7 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.errors import InvalidUpdateError
 from langgraph.types import StateSnapshot
 
+from src.services.auth.filters import Visibility
 from src.services.errors import Conflict, InvalidRequest, NotFound, ThreadNotFound
 from src.services.graphs import Graph, GraphRegistry
 from src.services.persistence import Checkpointer
@@ -74,28 +75,34 @@ def checkpoint_of(config: RunnableConfig | None) -> dict[str, Any] | None:
 
 
 class ThreadService:
+    """The /threads API. `visible` (every method that names a thread takes one) is the caller's auth
+    filter: a thread it hides is not found (404), and a create over an id it hides is a conflict (409)."""
+
     def __init__(self, repository: ThreadRepository, graphs: GraphRegistry, checkpointer: Checkpointer) -> None:
         self._repository = repository
         self._graphs = graphs
         self._checkpointer = checkpointer
 
-    async def create(self, request: ThreadCreate) -> dict[str, Any]:
+    async def create(self, request: ThreadCreate, visible: Visibility | None = None) -> dict[str, Any]:
         thread_id = request.thread_id or str(uuid.uuid4())
         created = await self._repository.create_thread(thread_id, request.metadata)
         if created is not None:
             return public_thread(created)
-        if request.if_exists == "raise":
+        # Whatever if_exists says: another user's thread is neither returned nor told apart from a taken id.
+        if request.if_exists == "raise" or (
+            visible is not None and await self._repository.get_thread(thread_id, visible) is None
+        ):
             raise Conflict(f"Thread {thread_id!r} already exists")
         return await self.get(thread_id)
 
-    async def get_record(self, thread_id: str) -> ThreadRecord:
-        record = await self._repository.get_thread(parse_thread_id(thread_id))
+    async def get_record(self, thread_id: str, visible: Visibility | None = None) -> ThreadRecord:
+        record = await self._repository.get_thread(parse_thread_id(thread_id), visible)
         if record is None:
             raise ThreadNotFound(thread_id)
         return record
 
-    async def get(self, thread_id: str) -> dict[str, Any]:
-        return public_thread(await self.get_record(thread_id))
+    async def get(self, thread_id: str, visible: Visibility | None = None) -> dict[str, Any]:
+        return public_thread(await self.get_record(thread_id, visible))
 
     async def search(self, request: ThreadSearch) -> list[dict[str, Any]]:
         found = await self._repository.search_threads(
@@ -109,23 +116,34 @@ class ThreadService:
     async def count(self, where: ThreadFilter) -> int:
         return await self._repository.count_threads(where)
 
-    async def patch(self, thread_id: str, metadata: dict[str, Any]) -> dict[str, Any]:
-        record = await self.get_record(thread_id)
+    async def patch(
+        self, thread_id: str, metadata: dict[str, Any], visible: Visibility | None = None
+    ) -> dict[str, Any]:
+        record = await self.get_record(thread_id, visible)
         await self._repository.merge_thread_metadata(record["thread_id"], metadata)
         return await self.get(record["thread_id"])
 
-    async def delete(self, thread_id: str) -> None:
-        record = await self.get_record(thread_id)
+    async def delete(self, thread_id: str, visible: Visibility | None = None) -> None:
+        record = await self.get_record(thread_id, visible)
         if record["status"] == "busy":
             raise Conflict(f"Thread {record['thread_id']!r} is running a run; cancel it before deleting the thread")
         await self._checkpointer.adelete_thread(record["thread_id"])
         await self._repository.delete_thread(record["thread_id"])
 
-    async def copy(self, thread_id: str) -> dict[str, Any]:
-        """A new thread with the same metadata, values and every checkpoint of this one."""
-        source = await self.get_record(thread_id)
-        target = await self._repository.create_thread(str(uuid.uuid4()), source["metadata"])
-        assert target is not None  # a fresh uuid4 cannot be taken
+    async def copy(
+        self,
+        thread_id: str,
+        visible: Visibility | None = None,
+        new_thread_id: str | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """A new thread (`new_thread_id`, else a fresh id) with the same values, every checkpoint, and
+        the same metadata with `metadata` (what an auth handler stamped on the copy) merged in."""
+        source = await self.get_record(thread_id, visible)
+        target_id = new_thread_id or str(uuid.uuid4())
+        target = await self._repository.create_thread(target_id, {**source["metadata"], **(metadata or {})})
+        if target is None:
+            raise Conflict(f"Thread {target_id!r} already exists")
         history = [
             item async for item in self._checkpointer.alist({"configurable": {"thread_id": source["thread_id"]}})
         ]
@@ -162,9 +180,11 @@ class ThreadService:
             return None
         return await self._graphs.get(graph_id, config)
 
-    async def state(self, thread_id: str, checkpoint: Any = None, subgraphs: bool = False) -> dict[str, Any]:
+    async def state(
+        self, thread_id: str, checkpoint: Any = None, subgraphs: bool = False, visible: Visibility | None = None
+    ) -> dict[str, Any]:
         """The thread's state, at its latest checkpoint or at `checkpoint` (an id or an object)."""
-        record = await self.get_record(thread_id)
+        record = await self.get_record(thread_id, visible)
         config = _checkpoint_config(record["thread_id"], checkpoint)
         graph = await self._graph_for(record, config)
         if graph is None:
@@ -176,8 +196,10 @@ class ThreadService:
             return empty_state()
         return state_dict(snapshot)
 
-    async def history(self, thread_id: str, query: HistoryQuery) -> list[dict[str, Any]]:
-        record = await self.get_record(thread_id)
+    async def history(
+        self, thread_id: str, query: HistoryQuery, visible: Visibility | None = None
+    ) -> list[dict[str, Any]]:
+        record = await self.get_record(thread_id, visible)
         config = _checkpoint_config(record["thread_id"], query.checkpoint)
         before = _checkpoint_config(record["thread_id"], query.before) if query.before is not None else None
         graph = await self._graph_for(record, config)
@@ -186,9 +208,11 @@ class ThreadService:
         snapshots = graph.aget_state_history(config, limit=query.limit, before=before, filter=query.metadata)
         return [state_dict(snapshot) async for snapshot in snapshots]
 
-    async def update_state(self, thread_id: str, update: StateUpdate) -> dict[str, Any]:
+    async def update_state(
+        self, thread_id: str, update: StateUpdate, visible: Visibility | None = None
+    ) -> dict[str, Any]:
         """Apply `values` as if node `as_node` wrote them (LangGraph's update_state)."""
-        record = await self.get_record(thread_id)
+        record = await self.get_record(thread_id, visible)
         if record["status"] == "busy":
             raise Conflict(f"Thread {record['thread_id']!r} is running a run; update its state when it is done")
         config = _checkpoint_config(record["thread_id"], update.checkpoint)

@@ -6,6 +6,8 @@ HTTP API adds around them: a thread's metadata, status and latest values.
 
 from __future__ import annotations
 
+from src.services.auth.sql import visible_condition
+
 # Append-only, keyed by the version recorded in agent_server.schema_migrations (see
 # src/services/schema.py). Never edit an entry that has shipped; add a new version.
 # Version 0 created the runs table too (its SQL is in src/services/runs/sql.py).
@@ -45,6 +47,11 @@ INSERT_THREAD = (
     f"ON CONFLICT (thread_id) DO NOTHING RETURNING {THREAD_COLUMNS}"
 )
 SELECT_THREAD = f"SELECT {THREAD_COLUMNS} FROM agent_server.threads WHERE thread_id = %s"
+# The caller's auth filter on the thread's metadata (src/services/auth/sql.py); NULL: none.
+THREAD_VISIBLE = visible_condition("metadata", "%(visible)s", "%(visible_contains)s")
+SELECT_VISIBLE_THREAD = (
+    f"SELECT {THREAD_COLUMNS} FROM agent_server.threads WHERE thread_id = %(thread_id)s AND {THREAD_VISIBLE}"
+)
 THREAD_EXISTS = "SELECT 1 AS found FROM agent_server.threads WHERE thread_id = %s"
 UPDATE_THREAD_STATE = (
     'UPDATE agent_server.threads SET status = %s, "values" = coalesce(%s, "values"), '
@@ -59,7 +66,8 @@ THREAD_FILTER = (
     "WHERE (%(metadata)s::jsonb IS NULL OR metadata @> %(metadata)s::jsonb) "
     'AND (%(values)s::jsonb IS NULL OR "values" @> %(values)s::jsonb) '
     "AND (%(status)s::text IS NULL OR status = %(status)s) "
-    "AND (%(ids)s::uuid[] IS NULL OR thread_id = ANY(%(ids)s::uuid[]))"
+    "AND (%(ids)s::uuid[] IS NULL OR thread_id = ANY(%(ids)s::uuid[])) "
+    f"AND {THREAD_VISIBLE}"
 )
 # ORDER BY cannot take parameters: one constant statement per allowed sort.
 SEARCH_THREADS = {

@@ -12,6 +12,7 @@ from src.services.runs.active import ActiveRun
 from src.services.runs.request import RunRequest
 from src.services.runs.service import RunService
 from src.web.apidoc import Doc
+from src.web.auth import RunGuard
 from src.web.http import HttpRequest, json_response, no_content
 from src.web.requests.runs import (
     parse_cancel_action,
@@ -55,8 +56,12 @@ def _comma_separated(values: list[str]) -> list[str]:
 
 
 class RunRoutes:
-    def __init__(self, runs: RunService) -> None:
+    """Auth (src/web/auth.py): each route first resolves the run's thread with the caller's filter
+    (`self._guard`; hidden: 404), then calls the run service, which takes no filter itself."""
+
+    def __init__(self, runs: RunService, guard: RunGuard) -> None:
         self._runs = runs
+        self._guard = guard
 
     @staticmethod
     def _run_request(request: HttpRequest) -> RunRequest:
@@ -76,7 +81,9 @@ class RunRoutes:
 
     @route("POST", "/threads/:thread_id/runs", "/runs", doc=Doc(CREATE_RESPONSES, RUN_CREATE))
     async def create(self, request: HttpRequest) -> Response:
-        active = await self._runs.create(request.path_params.get("thread_id"), self._run_request(request))
+        thread_id = request.path_params.get("thread_id")
+        run = await self._guard.create(request, thread_id, self._run_request(request))
+        active = await self._runs.create(thread_id, run)
         return json_response(active.record, headers={"Content-Location": _run_location(active.record)})
 
     @route(
@@ -86,30 +93,38 @@ class RunRoutes:
         doc=Doc(CREATE_RESPONSES, RUN_CREATE, media_type="text/event-stream"),
     )
     async def create_stream(self, request: HttpRequest) -> StreamingResponse:
-        active = await self._runs.create(request.path_params.get("thread_id"), self._run_request(request))
+        thread_id = request.path_params.get("thread_id")
+        run = await self._guard.create(request, thread_id, self._run_request(request))
+        active = await self._runs.create(thread_id, run)
         return self._stream(active, active.request.on_disconnect == "cancel")
 
     @route("POST", "/threads/:thread_id/runs/wait", "/runs/wait", doc=Doc(CREATE_RESPONSES, RUN_CREATE))
     async def create_wait(self, request: HttpRequest) -> Response:
-        result = await self._runs.wait(request.path_params.get("thread_id"), self._run_request(request))
+        thread_id = request.path_params.get("thread_id")
+        run = await self._guard.create(request, thread_id, self._run_request(request))
+        result = await self._runs.wait(thread_id, run)
         return json_response(result)
 
     @route("GET", "/threads/:thread_id/runs", doc=Doc((200, 404, 422), params=RUN_LIST))
     async def list_runs(self, request: HttpRequest) -> Response:
         limit, offset, status = parse_list(request.param("limit"), request.param("offset"), request.param("status"))
+        await self._guard.thread(request, "search", request.path_params["thread_id"], {"metadata": {}})
         return json_response(await self._runs.list(request.path_params["thread_id"], limit, offset, status))
 
     @route("GET", "/threads/:thread_id/runs/:run_id", doc=Doc((200, 404, 422)))
     async def get(self, request: HttpRequest) -> Response:
+        await self._guard.run(request, "read", request.path_params["thread_id"], request.path_params["run_id"])
         return json_response(await self._runs.get(request.path_params["thread_id"], request.path_params["run_id"]))
 
     @route("DELETE", "/threads/:thread_id/runs/:run_id", doc=Doc((204, 404, 409, 422)))
     async def delete(self, request: HttpRequest) -> Response:
+        await self._guard.run(request, "delete", request.path_params["thread_id"], request.path_params["run_id"])
         await self._runs.delete(request.path_params["thread_id"], request.path_params["run_id"])
         return no_content()
 
     @route("GET", "/threads/:thread_id/runs/:run_id/join", doc=Doc((200, 404, 422)))
     async def join(self, request: HttpRequest) -> Response:
+        await self._guard.run(request, "read", request.path_params["thread_id"], request.path_params["run_id"])
         return json_response(await self._runs.join(request.path_params["thread_id"], request.path_params["run_id"]))
 
     @route(
@@ -118,6 +133,7 @@ class RunRoutes:
         doc=Doc((200, 404, 422), params=JOIN_STREAM, media_type="text/event-stream"),
     )
     async def join_stream(self, request: HttpRequest) -> StreamingResponse:
+        await self._guard.run(request, "read", request.path_params["thread_id"], request.path_params["run_id"])
         active = await self._runs.find_for_stream(request.path_params["thread_id"], request.path_params["run_id"])
         modes = [mode for mode in request.params("stream_mode") if mode] or None
         if modes:
@@ -132,6 +148,7 @@ class RunRoutes:
     async def thread_stream(self, request: HttpRequest) -> StreamingResponse:
         # The SDKs send `stream_mode` (repeated); the LangGraph API reads `stream_modes` (comma-separated).
         modes = _comma_separated([*request.params("stream_mode"), *request.params("stream_modes")]) or None
+        await self._guard.thread(request, "read", request.path_params["thread_id"])
         follower = await self._runs.thread_stream(
             request.path_params["thread_id"], modes, request.header("last-event-id") or None
         )
@@ -144,11 +161,14 @@ class RunRoutes:
     )
     async def cancel(self, request: HttpRequest) -> Response:
         wait, rollback = request.flag("wait"), parse_cancel_action(request.param("action"))
+        await self._guard.cancel(request, request.path_params["thread_id"], request.path_params["run_id"], rollback)
         await self._runs.cancel(request.path_params["thread_id"], request.path_params["run_id"], wait, rollback)
         return no_content(204 if wait else 202)
 
     @route("POST", "/runs/cancel", doc=Doc((204, 422), RUN_CANCEL_MANY, params=(CANCEL_ACTION,)))
     async def cancel_many(self, request: HttpRequest) -> Response:
         rollback = parse_cancel_action(request.param("action"))
-        await self._runs.cancel_many(parse_cancel_selection(request.json(empty={})), rollback)
+        selection = parse_cancel_selection(request.json(empty={}))
+        visible_threads = await self._guard.cancel_many(request, selection, rollback)
+        await self._runs.cancel_many(selection, rollback, visible_threads)
         return no_content()

@@ -1,0 +1,3 @@
+"""An auth module that does not import."""
+
+raise RuntimeError("cannot reach the secrets vault")
