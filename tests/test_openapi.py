@@ -7,8 +7,9 @@ import schemathesis
 
 from src.web import schemas
 from src.web.app import ROUTE_CLASSES
+from src.web.auth import PUBLIC_PATHS
 from src.web.openapi import DocsRoutes, build_openapi
-from src.web.requests import assistants, runs
+from src.web.requests import assistants, crons, runs
 from src.web.requests import store as store_api
 from src.web.requests.threads import STATE_AT_FIELDS
 from src.web.routing import PATH_PARAM, routes_of
@@ -33,6 +34,11 @@ ROUTES = [(area, spec) for area, cls in ROUTE_CLASSES for spec in routes_of(cls)
         (schemas.STORE_SEARCH, store_api.SEARCH_FIELDS),
         (schemas.STORE_NAMESPACES, store_api.LIST_FIELDS),
         (schemas.THREAD_STATE_AT, STATE_AT_FIELDS),
+        (schemas.STATELESS_CRON_CREATE, crons.CREATE_FIELDS),
+        (schemas.CRON_CREATE, crons.CREATE_FIELDS - {"on_run_completed"}),
+        (schemas.CRON_PATCH, crons.PATCH_FIELDS),
+        (schemas.CRON_SEARCH, crons.SEARCH_FIELDS),
+        (schemas.CRON_COUNT, crons.COUNT_FIELDS),
     ],
 )
 def test_bodies_document_exactly_the_fields_the_services_read(schema, fields):
@@ -63,3 +69,16 @@ def test_every_route_documents_its_body_parameters_and_statuses():
             if method in ("post", "put", "patch") and "requestBody" not in operation:
                 # Only these read no body at all: the path and the query say everything.
                 assert path.endswith(("/copy", "/cancel")), (method, path)
+
+
+def test_with_auth_every_guarded_route_documents_401_and_403():
+    document = build_openapi(ROUTES, ["agent"], auth=True)
+    for path, item in document["paths"].items():
+        for method, operation in item.items():
+            guarded = path not in PUBLIC_PATHS
+            assert {"401", "403"} <= set(operation["responses"]) if guarded else "401" not in operation["responses"], (
+                method,
+                path,
+            )
+    without = build_openapi(ROUTES, ["agent"])
+    assert not any("401" in op["responses"] for item in without["paths"].values() for op in item.values())

@@ -109,7 +109,8 @@ class Lifecycle:
                 self._objects.bind(route_object)
             graphs = await provide(self._container.graphs)
             store = await provide(self._container.store_service)
-            self._docs.describe_server(graphs.ids, store.supports_ttl)
+            auth = await provide(self._container.auth_module)
+            self._docs.describe_server(graphs.ids, store.supports_ttl, auth.enabled)
         except Exception as exc:
             logger.error("start-up failed: %s", describe_error(exc))
             try:
