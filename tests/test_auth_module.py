@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from langgraph_sdk import Auth
 
-from src.containers import Container, provide
+from src.containers import Container, provide, shutdown
 from src.services.auth.builtin import BuiltinAuthConfig, Credentials, build_builtin_auth, builtin_config
 from src.services.auth.module import AuthModule, RequestParts, load_auth_object
 from src.services.auth.user import ConfigUser, normalise_user, restore_caller
@@ -492,3 +492,33 @@ async def test_the_readme_example_auth_file(apis, tmp_path):
     with pytest.raises(ApiError) as refused:
         await api.call("POST", "/threads/search", {}, headers={"Authorization": "Bearer nope"})
     assert refused.value.status == 401 and refused.value.detail == "Invalid token"
+
+
+async def test_a_queued_run_executes_as_its_caller_on_another_process(pg_url):
+    """Alice's run waits in the queue of the process that took it (its one slot is busy) and is executed
+    by another process sharing the database: the graph still sees Alice, as the run's creator."""
+    env = {"DATABASE_URL": pg_url, "AUTH_API_KEYS": KEYS, "RUNS_MAX_CONCURRENCY": "1", "AUTH_TIMEOUT": "5"}
+    accepting, executing = Container(), Container()
+    accepting.config.from_dict(load_settings(AUTH_CONFIG, environ=env))
+    api = await InProcessApi(accepting).start()
+    alice = {"Authorization": f"Bearer {ALICE_KEY}"}
+    try:
+        busy = await api.call("POST", "/threads", {}, headers=alice)
+        slow = {"assistant_id": "slow", "input": {"steps": []}, "config": {"configurable": {"delay": 30}}}
+        await api.call("POST", f"/threads/{busy['thread_id']}/runs", slow, headers=alice)
+        thread = await api.call("POST", "/threads", {}, headers=alice)
+        queued = await api.call(
+            "POST", f"/threads/{thread['thread_id']}/runs", {"assistant_id": "whoami", "input": {}}, headers=alice
+        )
+        assert queued["status"] == "pending"  # the accepting process has no free slot
+        executing.config.from_dict(load_settings(AUTH_CONFIG, environ=env))
+        await provide(executing.application)  # its worker takes the run from the queue
+        path = f"/threads/{thread['thread_id']}/runs/{queued['run_id']}"
+        result = await api.call("GET", f"{path}/join", headers=alice)
+        assert (result["user_id"], result["identity_attribute"], result["server_user"]) == ("alice", "alice", "alice")
+        runs = await provide(executing.run_repository)
+        record = await runs.get_run(queued["run_id"])
+        assert record["status"] == "success" and record["attempt"] == 1
+    finally:
+        await shutdown(executing)
+        await api.stop()
