@@ -203,6 +203,12 @@ class RunService:
     def _claimed(self, record: RunRecord) -> None:
         """The worker took a waiting run for this process (its slot is the run's now)."""
         active = self._active.get(record["run_id"])
+        if active is not None and active.executing_here:
+            # Its lease lapsed (this process was cut off from the database for longer than a
+            # lease) and it was queued again, then taken here: it already executes here.
+            logger.warning("run %s: taken again while it executes here; it goes on", record["run_id"])
+            self._slots.give_back()
+            return
         created_here = active is not None
         if active is None:  # created on another process, or cut short there: executed here
             try:

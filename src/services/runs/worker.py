@@ -90,8 +90,7 @@ class RunWorker:
     def start(self) -> None:
         loops: dict[str, Callable[[], Coroutine[Any, Any, None]]] = {
             "take runs": self._claim_loop,
-            "renew leases": self._heartbeat_loop,
-            "sweep lapsed leases": self._sweep_loop,
+            "keep leases": self._lease_loop,
         }
         self._tasks = [asyncio.create_task(self._guarded(name, loop), name=name) for name, loop in loops.items()]
 
@@ -143,25 +142,30 @@ class RunWorker:
                 return
             self._on_claimed(record)  # the slot is the run's now
 
-    async def _heartbeat_loop(self) -> None:
+    async def _lease_loop(self) -> None:
+        # This process's own leases are renewed before lapsed ones are swept: after an outage
+        # longer than a lease, its sweep would otherwise find its own runs lapsed and queue
+        # them again while they still execute here. Started again after an outage, it acts at once.
         while True:
+            await self._renew()
+            await self._sweep()
             await asyncio.sleep(self._settings.heartbeat_seconds)
-            executing = self._executing()
-            if not executing:
-                continue
-            owned = await self._runs.renew(self._owner, self._settings.lease_seconds)
-            self._recovered("renew leases")
-            # Runs this process still executes but no longer owns were taken over elsewhere
-            # (its lease lapsed while it was frozen or cut off): stop them, write nothing.
-            for run_id in (executing & self._executing()) - owned:
-                self._on_lost(run_id)
 
-    async def _sweep_loop(self) -> None:
-        while True:
-            await asyncio.sleep(self._settings.heartbeat_seconds)
-            swept = await self._runs.sweep(self._settings.max_attempts)
-            self._recovered("sweep lapsed leases")
-            for run in swept:
-                logger.warning("run %s: its lease lapsed; it is now %s", run.run_id, run.status)
-            if any(run.status == "pending" for run in swept):
-                self.wake()
+    async def _renew(self) -> None:
+        executing = self._executing()
+        if not executing:
+            return
+        owned = await self._runs.renew(self._owner, self._settings.lease_seconds)
+        self._recovered("keep leases")
+        # Runs this process still executes but no longer owns were taken over elsewhere
+        # (its lease lapsed while it was frozen or cut off): stop them, write nothing.
+        for run_id in (executing & self._executing()) - owned:
+            self._on_lost(run_id)
+
+    async def _sweep(self) -> None:
+        swept = await self._runs.sweep(self._settings.max_attempts)
+        self._recovered("keep leases")
+        for run in swept:
+            logger.warning("run %s: its lease lapsed; it is now %s", run.run_id, run.status)
+        if any(run.status == "pending" for run in swept):
+            self.wake()
