@@ -8,6 +8,7 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Callable
 from typing import Any, cast
 
 from robyn import Robyn
@@ -91,8 +92,16 @@ class RouteObjects:
 class Lifecycle:
     """Start-up, signals and shutdown of one server process around its container."""
 
-    def __init__(self, container: Container, objects: RouteObjects, docs: DocsRoutes, begun: float) -> None:
+    def __init__(
+        self,
+        container: Container,
+        objects: RouteObjects,
+        docs: DocsRoutes,
+        begun: float,
+        on_ready: Callable[[], None] | None = None,
+    ) -> None:
         self._container = container
+        self._on_ready = on_ready
         self._objects = objects
         self._docs = docs
         self._begun = begun
@@ -125,6 +134,8 @@ class Lifecycle:
             server["port"],
             (time.monotonic() - self._begun) * 1000,
         )
+        if self._on_ready is not None:
+            self._on_ready()
 
     async def shutdown(self) -> None:
         await shutdown(self._container)
@@ -166,15 +177,20 @@ def register_routes(
             app.add_route(method, path, fallback)
 
 
-def create_app(container: Container, started_at: float | None = None) -> Robyn:
-    """Build the Robyn app around a configured (not yet started) container."""
+def create_app(
+    container: Container, started_at: float | None = None, on_ready: Callable[[], None] | None = None
+) -> Robyn:
+    """Build the Robyn app around a configured (not yet started) container; `on_ready` is
+    called once it has started (a worker tells its supervisor)."""
     robyn_config = RobynConfig()
     robyn_config.disable_openapi = True  # the LangGraph API serves its own /openapi.json
     robyn_config.log_level = "WARN"
     app = Robyn(__file__, config=robyn_config)
     objects = RouteObjects()
     docs = DocsRoutes(registered_routes())
-    lifecycle = Lifecycle(container, objects, docs, started_at if started_at is not None else time.monotonic())
+    lifecycle = Lifecycle(
+        container, objects, docs, started_at if started_at is not None else time.monotonic(), on_ready
+    )
     app.startup_handler(lifecycle.startup)
     app.shutdown_handler(lifecycle.shutdown)
     register_routes(app, container.request_pipeline(), container.cors_policy(), objects, docs)

@@ -10,6 +10,8 @@ before encoding, so redaction can never break the JSON.
 from __future__ import annotations
 
 import logging
+import sys
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -20,6 +22,8 @@ from src.services.logcontext import current_ids
 from src.settings import redact
 
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+# With several worker processes (`--workers`) their lines interleave: each says which it is.
+TEXT_FORMAT_WITH_PID = "%(asctime)s %(levelname)s [%(process)d] %(name)s: %(message)s"
 CONTEXT_IDS = ("run_id", "thread_id", "cron_id")
 
 
@@ -38,6 +42,10 @@ def _graph_ids() -> dict[str, str]:
 
 
 class JsonFormatter(logging.Formatter):
+    def __init__(self, with_pid: bool = False) -> None:
+        super().__init__()
+        self._with_pid = with_pid
+
     def format(self, record: logging.LogRecord) -> str:
         line: dict[str, Any] = {
             "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
@@ -45,6 +53,8 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": redact(record.getMessage()),
         }
+        if self._with_pid:
+            line["pid"] = record.process
         ids = {**_graph_ids(), **current_ids()}
         for name in CONTEXT_IDS:
             value = getattr(record, name, None) or ids.get(name)
@@ -57,5 +67,17 @@ class JsonFormatter(logging.Formatter):
         return orjson.dumps(line).decode()
 
 
-def log_formatter(log_format: str) -> logging.Formatter:
-    return JsonFormatter() if log_format == "json" else RedactingFormatter(TEXT_FORMAT)
+def log_formatter(log_format: str, with_pid: bool = False) -> logging.Formatter:
+    if log_format == "json":
+        return JsonFormatter(with_pid)
+    return RedactingFormatter(TEXT_FORMAT_WITH_PID if with_pid else TEXT_FORMAT)
+
+
+def configure_logging(server: Mapping[str, Any]) -> None:
+    """Logging for this process from the `server` settings: format, level, one stderr handler.
+
+    With several workers every process's lines carry its pid."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(log_formatter(server["log_format"], with_pid=server["workers"] > 1))
+    logging.basicConfig(level=server["log_level"], handlers=[handler])
+    logging.getLogger("robyn").setLevel(logging.WARNING)  # its per-route lines drown ours

@@ -2,44 +2,35 @@
 
 from __future__ import annotations
 
-import errno
 import logging
 import os
-import socket
 import sys
+from collections.abc import Mapping
+from typing import Any
 
 from src.containers import Container
 from src.langgraph_json import apply_project, load_configuration
 from src.services.database import describe_url
-from src.settings import LOCAL_HOSTS, ConfigError, redact
+from src.settings import LOCAL_HOSTS, ConfigError
 from src.web.app import create_app
-from src.web.logformat import log_formatter
+from src.web.logformat import configure_logging
+from src.web.preflight import check_port_free, exit_on_config_error
+from src.web.supervisor import SupervisorLink
 
 logger = logging.getLogger("agent_server")
-CONFIG_ERROR_EXIT = 2
-RUNTIME_ERROR_EXIT = 1
 
 
-def check_port_free(host: str, port: int) -> None:
-    # Robyn would prompt on stdin for another port; say what is wrong and stop instead.
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind((host, port))
-        except OSError as exc:
-            reason = "is already in use" if exc.errno == errno.EADDRINUSE else f"cannot be used: {exc.strerror}"
-            raise ConfigError(f"port {host}:{port} {reason}; set PORT or --port to a free port") from None
-
-
-def serve(config_files: list[str] | None, host: str | None, port: str | None, started_at: float) -> None:
+def serve(
+    config_files: list[str] | None,
+    overrides: Mapping[str, Any],
+    started_at: float,
+    supervisor: SupervisorLink | None = None,
+) -> None:
+    """Serve in this process until stopped; `supervisor` when it is one of several workers."""
     container = Container()
     try:
-        settings = load_configuration(config_files, overrides={"server.host": host, "server.port": port})
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(log_formatter(settings["server"]["log_format"]))
-        logging.basicConfig(level=settings["server"]["log_level"], handlers=[handler])
-        logging.getLogger("robyn").setLevel(logging.WARNING)  # its per-route lines drown ours
+        settings = load_configuration(config_files, overrides=overrides)
+        configure_logging(settings["server"])
         for warning in settings["warnings"]:
             logger.warning("%s", warning)
         # Graphs read langgraph.json's env and import its local dependencies: both before they load.
@@ -50,10 +41,10 @@ def serve(config_files: list[str] | None, host: str | None, port: str | None, st
         container.graph_targets()
         container.store_index()
         container.auth_module()  # the auth module too (auth.path, key files)
-        check_port_free(settings["server"]["host"], settings["server"]["port"])
+        if supervisor is None:  # the supervisor checked it for its workers, which share it
+            check_port_free(settings["server"]["host"], settings["server"]["port"])
     except ConfigError as exc:
-        print(f"agent-server: config error: {redact(str(exc))}", file=sys.stderr, flush=True)
-        raise SystemExit(CONFIG_ERROR_EXIT) from None
+        exit_on_config_error(exc)
     url = settings["database"]["url"]
     if settings["auth"]["mode"] == "off":
         exposed = settings["server"]["host"] not in LOCAL_HOSTS
@@ -71,5 +62,7 @@ def serve(config_files: list[str] | None, host: str | None, port: str | None, st
         "persistence backend: %s",
         f"postgres ({describe_url(url)})" if url else "memory (set DATABASE_URL for Postgres)",
     )
-    app = create_app(container, started_at=started_at)
+    app = create_app(container, started_at=started_at, on_ready=supervisor.ready if supervisor else None)
+    if supervisor is not None:
+        supervisor.watch_parent()
     app.start(host=settings["server"]["host"], port=settings["server"]["port"], _check_port=False)
