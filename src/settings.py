@@ -421,85 +421,11 @@ def load_settings(
     if project is not None and project["auth"] is not None and project["auth"].get("path"):
         # langgraph.json's auth.path (resolved against that file) is auth.path; AUTH_PATH still wins.
         data = {**data, "auth": {**_section(data, "auth", path), "path": project["auth"]["path"]}}
-    # Another file only has to name what it changes: the bundled file holds every default.
-    defaults = _read_yaml(DEFAULT_CONFIG_FILE) if path != DEFAULT_CONFIG_FILE else {}
     result: dict[str, Any] = {"config_file": str(path), "config_dir": str(path.parent)}
-    flags = overrides or {}
-    for setting in SETTINGS:
-        section = {**_section(defaults, setting.section, DEFAULT_CONFIG_FILE), **_section(data, setting.section, path)}
-        value, name = section.get(setting.key), setting.path
-        if setting.env in env:
-            value, name = env[setting.env], setting.env
-        if flags.get(setting.path) is not None:
-            value, name = flags[setting.path], f"--{setting.key}"
-        result.setdefault(setting.section, {})[setting.key] = setting.parse(name, value)
-    if "CORS_ALLOW_ORIGINS" in env:  # as in the LangGraph API: overrides allow_origins alone
-        result["http"]["cors"]["allow_origins"] = _origins("CORS_ALLOW_ORIGINS", env["CORS_ALLOW_ORIGINS"])
-    database = result["database"]
-    if database["pool_min_size"] > database["pool_max_size"]:
-        raise ConfigError(
-            f"database.pool_min_size={database['pool_min_size']} is greater than "
-            f"database.pool_max_size={database['pool_max_size']}: expected min <= max "
-            "(DATABASE_POOL_MIN_SIZE / DATABASE_POOL_MAX_SIZE)"
-        )
-    runs = result["runs"]
-    if runs["webhooks_allow_loopback"]:
-        # The older switch, kept as an alias: it adds this host's loopback networks to the allow-list.
-        runs["webhooks_allowed_hosts"] = tuple(dict.fromkeys((*runs["webhooks_allowed_hosts"], *LOOPBACK_NETWORKS)))
-    if result["server"]["allowed_hosts"] is None:
-        # A server on a loopback address answers loopback names only: a web page the user
-        # visits cannot reach it through a DNS name of its own (DNS rebinding).
-        loopback = result["server"]["host"] in LOCAL_HOSTS
-        result["server"]["allowed_hosts"] = list(LOOPBACK_HOST_NAMES) if loopback else ["*"]
-    try:  # which Auth object runs (auth.mode: off, custom, builtin), for the container's selector
-        result["auth"] = resolve_auth(result["auth"])
-    except AuthConfigError as exc:
-        raise ConfigError(str(exc)) from None
-    runs = result["runs"]
-    if runs["heartbeat_seconds"] >= runs["lease_seconds"]:
-        raise ConfigError(
-            f"runs.heartbeat_seconds={runs['heartbeat_seconds']:g} is not less than "
-            f"runs.lease_seconds={runs['lease_seconds']:g}: a lease must outlast several heartbeats "
-            "(RUNS_HEARTBEAT_SECONDS / RUNS_LEASE_SECONDS)"
-        )
-    if result["server"]["workers"] > 1 and not database["url"]:
-        raise ConfigError(
-            f"server.workers={result['server']['workers']} needs Postgres: in-memory persistence lives in one "
-            "process; set DATABASE_URL, or WORKERS=1"
-        )
-    # The backend, chosen once here for the container's selectors.
-    result["persistence"] = "postgres" if database["url"] else "memory"
-    graphs = data.get("graphs") or {}
-    if not isinstance(graphs, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in graphs.items()):
-        raise ConfigError(
-            f"config file {str(path)!r}: section 'graphs' is invalid: expected graph_id: 'path/to/file.py:attr' entries"
-        )
-    result["graphs"] = dict(graphs)
-    # What only langgraph.json sets; without one, none of it is configured.
-    result.update(
-        project_file=None,
-        store={"ttl": None, "index": None},
-        checkpointer={"ttl": None},
-        env={},
-        dependencies=[],
-        warnings=[],
-    )
-    if project is not None:
-        if graphs and project["graphs"]:
-            raise ConfigError(
-                f"graphs are defined in both {str(path)!r} and {project['file']!r}: keep them in langgraph.json"
-            )
-        if project["graphs"]:
-            # Graph paths are relative to the file that names them.
-            result["graphs"], result["config_dir"] = dict(project["graphs"]), project["dir"]
-        result.update(
-            project_file=project["file"],
-            store=project["store"],
-            checkpointer=project["checkpointer"],
-            env=dict(project["env"]),
-            dependencies=list(project["dependencies"]),
-            warnings=list(project["warnings"]),
-        )
+    result.update(_read_settings(data, path, env, overrides or {}))
+    _check_combinations(result)
+    _derive(result)
+    _add_graphs_and_project(result, data, path, project)
     # prometheus-client reads it when imported, so only the process environment can set it
     # (see src/services/metrics.py): several server processes then share their figures.
     metrics_dir = env.get("PROMETHEUS_MULTIPROC_DIR") or None
@@ -512,3 +438,103 @@ def load_settings(
     ttl = result["checkpointer"]["ttl"]
     result["thread_ttl"] = "on" if ttl is not None and ttl.get("default_ttl") is not None else "off"
     return result
+
+
+def _read_settings(
+    data: Mapping[str, Any], path: Path, env: Mapping[str, str], flags: Mapping[str, Any]
+) -> dict[str, dict[str, Any]]:
+    """Every setting of SETTINGS, parsed, by section: flag, else environment, else file, else default."""
+    # Another file only has to name what it changes: the bundled file holds every default.
+    defaults = _read_yaml(DEFAULT_CONFIG_FILE) if path != DEFAULT_CONFIG_FILE else {}
+    sections: dict[str, dict[str, Any]] = {}
+    for setting in SETTINGS:
+        section = {**_section(defaults, setting.section, DEFAULT_CONFIG_FILE), **_section(data, setting.section, path)}
+        value, name = section.get(setting.key), setting.path
+        if setting.env in env:
+            value, name = env[setting.env], setting.env
+        if flags.get(setting.path) is not None:
+            value, name = flags[setting.path], f"--{setting.key}"
+        sections.setdefault(setting.section, {})[setting.key] = setting.parse(name, value)
+    if "CORS_ALLOW_ORIGINS" in env:  # as in the LangGraph API: overrides allow_origins alone
+        sections["http"]["cors"]["allow_origins"] = _origins("CORS_ALLOW_ORIGINS", env["CORS_ALLOW_ORIGINS"])
+    return sections
+
+
+def _check_combinations(result: Mapping[str, Any]) -> None:
+    """Settings that are valid one by one but not together."""
+    database, runs, server = result["database"], result["runs"], result["server"]
+    if database["pool_min_size"] > database["pool_max_size"]:
+        raise ConfigError(
+            f"database.pool_min_size={database['pool_min_size']} is greater than "
+            f"database.pool_max_size={database['pool_max_size']}: expected min <= max "
+            "(DATABASE_POOL_MIN_SIZE / DATABASE_POOL_MAX_SIZE)"
+        )
+    if runs["heartbeat_seconds"] >= runs["lease_seconds"]:
+        raise ConfigError(
+            f"runs.heartbeat_seconds={runs['heartbeat_seconds']:g} is not less than "
+            f"runs.lease_seconds={runs['lease_seconds']:g}: a lease must outlast several heartbeats "
+            "(RUNS_HEARTBEAT_SECONDS / RUNS_LEASE_SECONDS)"
+        )
+    if server["workers"] > 1 and not database["url"]:
+        raise ConfigError(
+            f"server.workers={server['workers']} needs Postgres: in-memory persistence lives in one "
+            "process; set DATABASE_URL, or WORKERS=1"
+        )
+
+
+def _derive(result: dict[str, Any]) -> None:
+    """Settings worked out from others: aliases, defaults that depend on the host, the choices
+    the container's selectors read."""
+    runs, server = result["runs"], result["server"]
+    if runs["webhooks_allow_loopback"]:
+        # The older switch, kept as an alias: it adds this host's loopback networks to the allow-list.
+        runs["webhooks_allowed_hosts"] = tuple(dict.fromkeys((*runs["webhooks_allowed_hosts"], *LOOPBACK_NETWORKS)))
+    if server["allowed_hosts"] is None:
+        # A server on a loopback address answers loopback names only: a web page the user
+        # visits cannot reach it through a DNS name of its own (DNS rebinding).
+        loopback = server["host"] in LOCAL_HOSTS
+        server["allowed_hosts"] = list(LOOPBACK_HOST_NAMES) if loopback else ["*"]
+    try:  # which Auth object runs (auth.mode: off, custom, builtin), for the container's selector
+        result["auth"] = resolve_auth(result["auth"])
+    except AuthConfigError as exc:
+        raise ConfigError(str(exc)) from None
+    # The backend, chosen once here for the container's selectors.
+    result["persistence"] = "postgres" if result["database"]["url"] else "memory"
+
+
+def _add_graphs_and_project(
+    result: dict[str, Any], data: Mapping[str, Any], path: Path, project: Mapping[str, Any] | None
+) -> None:
+    """The graphs (from config.yml or langgraph.json, not both) and what only langgraph.json sets."""
+    graphs = data.get("graphs") or {}
+    if not isinstance(graphs, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in graphs.items()):
+        raise ConfigError(
+            f"config file {str(path)!r}: section 'graphs' is invalid: expected graph_id: 'path/to/file.py:attr' entries"
+        )
+    result["graphs"] = dict(graphs)
+    # Without a langgraph.json, none of this is configured.
+    result.update(
+        project_file=None,
+        store={"ttl": None, "index": None},
+        checkpointer={"ttl": None},
+        env={},
+        dependencies=[],
+        warnings=[],
+    )
+    if project is None:
+        return
+    if graphs and project["graphs"]:
+        raise ConfigError(
+            f"graphs are defined in both {str(path)!r} and {project['file']!r}: keep them in langgraph.json"
+        )
+    if project["graphs"]:
+        # Graph paths are relative to the file that names them.
+        result["graphs"], result["config_dir"] = dict(project["graphs"]), project["dir"]
+    result.update(
+        project_file=project["file"],
+        store=project["store"],
+        checkpointer=project["checkpointer"],
+        env=dict(project["env"]),
+        dependencies=list(project["dependencies"]),
+        warnings=list(project["warnings"]),
+    )
