@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,6 +39,8 @@ class ActiveRun:
     handed_back: bool = False
     # Background work for the run: sharing its events with other processes, mirroring them.
     helpers: list[asyncio.Task[None]] = field(default_factory=list)
+    # Set while its events are shared with other processes: the run's end waits for them.
+    events_written: Callable[[], Awaitable[bool]] | None = None
 
     @property
     def run_id(self) -> str:
@@ -46,6 +49,12 @@ class ActiveRun:
     @property
     def thread_id(self) -> str:
         return str(self.record["thread_id"])
+
+    async def share_all_events(self) -> None:
+        """Before the run's end is recorded: followers on other processes that see the end
+        must find every event already written."""
+        if self.events_written is not None:
+            await self.events_written()
 
     def conclude(self, status: str) -> None:
         if not self.concluded.is_set():

@@ -87,6 +87,7 @@ class RunExecutor:
     async def settle_cancelled(self, active: ActiveRun, error: str) -> None:
         """Record a cancelled run: interrupted, or (rollback) gone with every checkpoint it wrote."""
         run_id, thread_id = active.record["run_id"], active.record["thread_id"]
+        await active.share_all_events()
         if not active.rollback:
             await self.durably(
                 active, lambda: self._runs.finish_run(run_id, self._owner, "interrupted", "idle", error=error)
@@ -138,10 +139,14 @@ class RunExecutor:
             active.final = {"__error__": {"error": type(exc).__name__, "message": str(exc)}}
             active.failure = exc
             active.conclude("error")
-            failed = self.durably(
-                active, lambda: self._runs.finish_run(run_id, self._owner, "error", "error", error=message)
-            )
-            await asyncio.shield(failed)
+
+            async def record_failure() -> None:
+                await active.share_all_events()
+                await self.durably(
+                    active, lambda: self._runs.finish_run(run_id, self._owner, "error", "error", error=message)
+                )
+
+            await asyncio.shield(record_failure())
             return "error", message
         if snapshot is None:
             values, interrupts, by_task, waiting = to_jsonable(outcome.values), [], {}, False
@@ -152,6 +157,7 @@ class RunExecutor:
         active.final = {**values, "__interrupt__": interrupts} if interrupts and isinstance(values, dict) else values
         thread_status = "interrupted" if waiting else "idle"
         active.conclude("success")
+        await active.share_all_events()
         await self.durably(
             active,
             lambda: self._runs.finish_run(

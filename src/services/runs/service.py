@@ -32,7 +32,7 @@ from src.services.runs.executor import RunExecutor
 from src.services.runs.follower import ThreadFollower, thread_event_id
 from src.services.runs.notifier import Notifier
 from src.services.runs.observer import NoRunObserver, RunObserver
-from src.services.runs.relay import mirror, share
+from src.services.runs.relay import EventShare, mirror
 from src.services.runs.repository import ACTIVE, NewRun, RunRecord, RunRepository
 from src.services.runs.request import THREAD_STREAM_MODES, CancelSelection, RunRequest, apply_assistant
 from src.services.runs.streams import HEARTBEAT_SECONDS, RunStream, StreamEvent
@@ -386,8 +386,10 @@ class RunService:
                 self._mirror(active)
 
     def _share(self, active: ActiveRun) -> None:
-        if not any(task.get_name() == "share" for task in active.helpers):
-            active.helpers.append(asyncio.create_task(share(active, self._runs, self._notifier), name="share"))
+        if active.events_written is None:
+            sharing = EventShare(active, self._runs, self._notifier)
+            active.events_written = sharing.written
+            active.helpers.append(asyncio.create_task(sharing.run(), name="share"))
 
     def _mirror(self, active: ActiveRun) -> None:
         """Follow a run another process executes (or may take): its events and outcome here."""
