@@ -53,10 +53,12 @@ watched and notifies A, which writes the run's events from the first to the data
 B to relay; see README "Several processes"). Measured from the join_stream call to its
 first part, p50 and p99. These runs use tests/graphs/slow.py with a 0.3 s delay whatever
 `--graph` says, so that the run is still executing when the join arrives (the events of an
-unwatched run that has ended are not kept for another process). Every joined stream is
-read to its end and checked (no error, the run's final values), and at the end the
-database must hold every run successful, exactly the "other process" ones marked watched.
-Five of each before those are not counted.
+unwatched run that has ended are not kept for another process). The first part must be the
+run's `metadata` event; every joined stream is read to its end: an `error` event fails the
+bench at once, and a stream that ends without the run's final values is counted, reported
+in the table and makes the bench exit 1 once the tables are printed (the first-event time
+stays valid). At the end the database must hold every run successful, exactly the "other
+process" ones marked watched. Five of each before those are not timed.
 
 The graph must be deterministic and offline. `agent` (the default) is the built-in
 agent with its rule-based offline model: each run adds the user's "hello" and the
@@ -605,10 +607,11 @@ async def measure_first_event(server: Server, workload: Workload, count: int) ->
 JOIN_WORKLOAD = dataclasses.replace(WORKLOADS["slow"], config={"configurable": {"delay": JOIN_RUN_SECONDS}})
 
 
-async def join_once(creator: LangGraphClient, joiner: LangGraphClient, thread_id: str) -> float:
+async def join_once(creator: LangGraphClient, joiner: LangGraphClient, thread_id: str) -> tuple[float, str | None]:
     """Seconds from a join_stream call on `joiner` to its first part, for a run just created on `creator`.
 
-    The rest of the stream is read and checked."""
+    The rest of the stream is read: an `error` event fails the bench; a stream that ends
+    without the run's final values is returned as the second item, to be counted and reported."""
     run = await creator.runs.create(
         thread_id, JOIN_WORKLOAD.graph, input=JOIN_WORKLOAD.input, config=JOIN_WORKLOAD.config
     )
@@ -622,40 +625,47 @@ async def join_once(creator: LangGraphClient, joiner: LangGraphClient, thread_id
             f" {exc.response.text!r} (did the run end within {JOIN_RUN_SECONDS} s, before the join?)"
         ) from exc
     elapsed = time.perf_counter() - began
-    if first.event == "error":
-        raise RuntimeError(f"thread {thread_id}: the joined run failed: {first.data!r}")
-    values = first.data if first.event == "values" else None
+    if first.event != "metadata" or first.data.get("run_id") != run["run_id"]:
+        raise RuntimeError(f"thread {thread_id}: expected the run's metadata event first, got {first!r}")
+    values = None
     async for part in parts:
         if part.event == "error":
             raise RuntimeError(f"thread {thread_id}: the joined run failed: {part.data!r}")
         if part.event == "values":
             values = part.data
     error = JOIN_WORKLOAD.check(values, 1)
-    if error is not None:
-        raise RuntimeError(f"thread {thread_id}, joined run: {error}")
-    return elapsed
+    return elapsed, None if error is None else f"thread {thread_id}, run {run['run_id']}: {error}"
 
 
 @dataclass
 class JoinTimes:
-    """Milliseconds to the first event of join_stream, on the process running the run and on another one."""
+    """Milliseconds to the first event of join_stream, on the process running the run and on another one,
+    and the streams of each that ended without the run's final values."""
 
     same: list[float]
     other: list[float]
+    same_short: list[str]
+    other_short: list[str]
 
 
 async def measure_join(a: Server, b: Server, count: int) -> JoinTimes:
     """`count` runs created on A and joined on A, and as many joined on B, alternately, each on a fresh thread."""
     client_a, client_b = sdk_client(a.url), sdk_client(b.url)
+    found: dict[str, list[tuple[float, str | None]]] = {"same": [], "other": []}
     try:
         threads = [(await client_a.threads.create())["thread_id"] for _ in range(2 * (STREAM_WARMUP + count))]
-        same, other = [], []
         for index in range(STREAM_WARMUP + count):
-            same.append(await join_once(client_a, client_a, threads[2 * index]) * 1000)
-            other.append(await join_once(client_a, client_b, threads[2 * index + 1]) * 1000)
+            found["same"].append(await join_once(client_a, client_a, threads[2 * index]))
+            found["other"].append(await join_once(client_a, client_b, threads[2 * index + 1]))
     finally:
         await asyncio.gather(client_a.aclose(), client_b.aclose())
-    return JoinTimes(same[STREAM_WARMUP:], other[STREAM_WARMUP:])
+    same, other = found["same"][STREAM_WARMUP:], found["other"][STREAM_WARMUP:]
+    return JoinTimes(
+        [seconds * 1000 for seconds, _ in same],
+        [seconds * 1000 for seconds, _ in other],
+        [short for _, short in found["same"] if short],  # warm-up streams included: a wrong end counts wherever
+        [short for _, short in found["other"] if short],
+    )
 
 
 # Postgres -------------------------------------------------------------------------
@@ -754,13 +764,17 @@ def bench_join(args: argparse.Namespace) -> JoinTimes:
         finally:
             for server in servers:
                 server.stop()
-        for name, found in (("same process", times.same), ("other process", times.other)):
+        kinds = (("same process", times.same, times.same_short), ("other process", times.other, times.other_short))
+        for name, found, short in kinds:
             print(
                 f"  postgres join_stream, {name}: first event after p50 {percentile(found, 50):.1f} ms,"
-                f" p99 {percentile(found, 99):.1f} ms ({len(found)} runs, each checked)",
+                f" p99 {percentile(found, 99):.1f} ms ({len(found)} runs, each checked; {len(short)} of"
+                f" {STREAM_WARMUP + len(found)} streams ended without the run's final values)",
                 file=sys.stderr,
                 flush=True,
             )
+            for line in short[:3]:
+                print(f"    {line}", file=sys.stderr, flush=True)
         check_run_records(url, 2 * (STREAM_WARMUP + args.streams), watched=STREAM_WARMUP + args.streams)
         return times
     finally:
@@ -830,11 +844,19 @@ def render(results: Results, joins: JoinTimes | None, args: argparse.Namespace, 
             "join_stream of a run just created on server A (Postgres, two single-process servers,"
             f" {JOIN_RUN_SECONDS:g} s runs of `slow`):",
             "",
-            "| join_stream on | runs | first event p50 (ms) | first event p99 (ms) |",
-            "| --- | ---: | ---: | ---: |",
+            "| join_stream on | runs | first event p50 (ms) | first event p99 (ms) "
+            "| streams without the final values |",
+            "| --- | ---: | ---: | ---: | ---: |",
         ]
-        for name, times in (("A: same process", joins.same), ("B: other process", joins.other)):
-            lines.append(f"| {name} | {len(times)} | {percentile(times, 50):.1f} | {percentile(times, 99):.1f} |")
+        kinds = (
+            ("A: same process", joins.same, joins.same_short),
+            ("B: other process", joins.other, joins.other_short),
+        )
+        for name, times, short in kinds:
+            lines.append(
+                f"| {name} | {len(times)} | {percentile(times, 50):.1f} | {percentile(times, 99):.1f} "
+                f"| {len(short)} of {STREAM_WARMUP + len(times)} |"
+            )
     lines += ["", f"Command: `{command}`"]
     return "\n".join(lines)
 
@@ -902,6 +924,10 @@ def main() -> None:
             results[(backend, workers)] = bench_backend(backend, workers, args)
     joins = bench_join(args) if "postgres" in args.backends else None
     print(render(results, joins, args, shlex.join(sys.orig_argv), os.cpu_count() or 0))
+    if joins is not None and (joins.same_short or joins.other_short):
+        short = len(joins.same_short) + len(joins.other_short)
+        print(f"FAILED: {short} joined streams ended without the run's final values", file=sys.stderr)
+        raise SystemExit(1)
 
 
 if __name__ == "__main__":
