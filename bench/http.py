@@ -24,8 +24,9 @@ The cost of one run, over the same measured window, divided by the runs complete
   database in `pg_stat_database`, read through a connection to the admin database (so the
   reading does not count itself). PostgreSQL 15 publishes a backend's counts when it goes
   idle, at most once a second, so a reading lags by up to about a second: both ends are read
-  the same way while the clients are running, so the lag cancels out on average, and the
-  figure is good to a few per cent over a 10 s window, less over a short one;
+  the same way while the clients are running, so the lag cancels out on average (checked
+  once against readings taken after 11 s of quiet around a whole 5 s level: 4% apart, the
+  latter including the threads' creation and the idle server's lease loop);
 - Postgres CPU ms per run: user + system CPU of every process on the machine whose name is
   `postgres` (the postmaster, its background processes and every backend). Approximate: it
   includes any other database's activity (there is none during a bench run on its own
