@@ -21,6 +21,7 @@ from langgraph_sdk import get_client
 from src.containers import Container, provide
 from src.services.crons.schedule import check_schedule, next_run
 from src.services.crons.scheduler import CronScheduler
+from src.services.crons.wakeup import CronWakeup
 from src.services.errors import InvalidRequest
 from src.settings import load_settings
 from src.web.requests.runs import parse_run_request
@@ -410,3 +411,23 @@ async def test_a_cron_cannot_name_its_caller(crons: Crons):
     scheduler = await provide(crons.api.container.cron_scheduler)
     stored = {**cron, "caller": None, "payload": {**cron["payload"], "config": forged}}
     assert scheduler.run_body(stored)["config"] == {"configurable": {}}
+
+
+async def test_the_scheduler_stops_when_cancelled_as_it_is_woken():
+    """A shutdown right after a cron was created (the scheduler woken, not yet running) stops it: the
+    wakeup's wait never swallows the cancel (asyncio.wait_for on Python 3.11 did)."""
+    cancelled = 0
+    for yields in range(4):
+        wakeup = CronWakeup()
+        waiting = asyncio.create_task(wakeup.wait(60))
+        await asyncio.sleep(0)
+        wakeup.notify()
+        for _ in range(yields):
+            await asyncio.sleep(0)
+        if waiting.done():
+            continue
+        waiting.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await asyncio.wait_for(waiting, 1)
+        cancelled += 1
+    assert cancelled >= 1
