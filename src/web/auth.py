@@ -35,12 +35,23 @@ a store operation uses. Ids in values are `uuid.UUID`s, namespaces tuples, as in
 | DELETE /store/items | store:delete | namespace, key |
 | POST /store/items/search | store:search | namespace (the prefix), filter, limit, offset, query, refresh_ttl |
 | POST /store/namespaces | store:list_namespaces | namespace (the prefix), suffix, max_depth, limit, offset |
+| POST /threads/{id}/runs/crons, /runs/crons | crons:create, then threads:create_run | payload, schedule, cron_id, |
+|  |  | thread_id (None: stateless), user_id, end_time, metadata; as for a run |
+| GET /runs/crons/{id} | crons:read | cron_id |
+| PATCH /runs/crons/{id} | crons:update | cron_id, payload (the fields sent), schedule, metadata (if sent) |
+| DELETE /runs/crons/{id} | crons:delete | cron_id |
+| POST /runs/crons/search, /runs/crons/count | crons:search | assistant_id, thread_id, metadata, limit, offset |
 
 A run is visible when its thread is: the run routes resolve the thread with the caller's filter
 first. A run on an assistant that is not a graph's default also needs that assistant to pass the
 caller's assistants:read filter. A run carries its caller in `config.configurable`
 (`langgraph_auth_user`, `langgraph_auth_user_id`, `langgraph_auth_permissions`), so it executes
 as them wherever it is executed; a client cannot send those keys.
+
+A cron's filter applies to the cron's own metadata. Creating a cron asks what creating its runs asks
+(threads:create_run with its thread, which must be visible, and the assistant's assistants:read), and
+stores the caller with the cron: its runs, fired later by whichever process's scheduler, carry that
+caller as a run created by them would.
 """
 
 from __future__ import annotations
