@@ -45,7 +45,7 @@ from src.services.threads.repository import MemoryTables, MemoryThreadRepository
 from src.services.threads.retention import MemoryThreadRetention, PostgresThreadRetention, init_thread_sweeper
 from src.services.threads.service import ThreadService
 from src.services.webhooks import init_webhooks
-from src.web.auth import AssistantGuard, AuthGate, RunGuard, StoreGuard, ThreadGuard
+from src.web.auth import AssistantGuard, AuthGate, CronGuard, RunGuard, StoreGuard, ThreadGuard
 from src.web.cors import CorsPolicy
 from src.web.pipeline import RequestLimits, RequestPipeline
 from src.web.requests.runs import parse_run_request
@@ -272,15 +272,16 @@ class Container(containers.DeclarativeContainer):
     thread_routes = providers.Singleton(
         ThreadRoutes, threads=thread_service, guard=providers.Singleton(ThreadGuard, auth=auth_module)
     )
-    run_routes = providers.Singleton(
-        RunRoutes,
-        runs=run_service,
-        guard=providers.Singleton(RunGuard, auth=auth_module, threads=thread_visibility, assistants=assistant_service),
-    )
+    run_guard = providers.Singleton(RunGuard, auth=auth_module, threads=thread_visibility, assistants=assistant_service)
+    run_routes = providers.Singleton(RunRoutes, runs=run_service, guard=run_guard)
     store_routes = providers.Singleton(
         StoreRoutes, store=store_service, guard=providers.Singleton(StoreGuard, auth=auth_module)
     )
-    cron_routes = providers.Singleton(CronRoutes, crons=cron_service)
+    cron_routes = providers.Singleton(
+        CronRoutes,
+        crons=cron_service,
+        guard=providers.Singleton(CronGuard, auth=auth_module, runs=run_guard, assistants=assistant_service),
+    )
     route_objects = providers.List(
         system_routes, metrics_routes, assistant_routes, thread_routes, run_routes, cron_routes, store_routes
     )

@@ -1,12 +1,16 @@
-"""Auth filters: the grammar handlers may return, and the same matches in memory and in Postgres's SQL."""
+"""Auth filters: the grammar handlers may return, and the same matches in memory and in Postgres's SQL
+(threads and crons)."""
 
 import uuid
+from datetime import UTC, datetime
 
 import pytest
 
 from src.containers import Container, provide, resolved
 from src.services.auth.errors import AuthModuleError
 from src.services.auth.filters import MAX_BRANCHES, Condition, Visibility, equals, parse_filter
+from src.services.crons.models import CronFilter, NewCron
+from src.services.crons.repository import CronRepository, MemoryCronRepository
 from src.services.threads.models import ThreadFilter
 from src.services.threads.repository import MemoryTables, MemoryThreadRepository, ThreadRepository
 from src.settings import load_settings
@@ -129,3 +133,70 @@ async def test_sql_and_memory_apply_every_filter_alike(repository: ThreadReposit
         assert await repository.count_threads(where) == len(expected), raw
         for name, thread_id in ids.items():
             assert (await repository.get_thread(thread_id, visible) is not None) == (name in expected), (raw, name)
+
+
+@pytest.fixture(params=["memory", "postgres"])
+async def cron_repository(request):
+    if request.param == "memory":
+        yield MemoryCronRepository(MemoryTables())
+        return
+    container = Container()
+    url = request.getfixturevalue("pg_url")
+    container.config.from_dict(load_settings(TEST_CONFIG, environ={"DATABASE_URL": url}))
+    yield await provide(container.cron_repository)
+    await resolved(container.shutdown_resources())
+
+
+def new_cron(metadata: dict) -> NewCron:
+    return {
+        "cron_id": str(uuid.uuid4()),
+        "assistant_id": str(uuid.uuid4()),
+        "thread_id": None,
+        "user_id": None,
+        "caller": None,
+        "schedule": "0 0 1 1 *",
+        "timezone": None,
+        "payload": {},
+        "metadata": metadata,
+        "on_run_completed": "delete",
+        "enabled": True,
+        "end_time": None,
+        "next_run_date": datetime(2100, 1, 1, tzinfo=UTC),
+    }
+
+
+async def test_crons_apply_every_filter_alike_in_sql_and_memory(cron_repository: CronRepository):
+    """Search, count, get, update and delete of crons: the rows each filter lets through, no others."""
+    crons = {name: new_cron(metadata) for name, metadata in DOCUMENTS.items()}
+    for cron in crons.values():
+        assert await cron_repository.create_cron(cron) is not None
+    names = {cron["cron_id"]: name for name, cron in crons.items()}
+    assistants = {cron["assistant_id"] for cron in crons.values()}
+
+    def touched(cron):
+        return {**cron, "enabled": False}
+
+    for raw, expected in CASES:
+        visible = parse_filter(raw, "h")
+        found = [
+            cron
+            for assistant_id in assistants  # only this test's crons: the database may hold others
+            for cron in await cron_repository.search_crons(
+                CronFilter(assistant_id=assistant_id, visible=visible), 10, 0, "cron_id", "asc"
+            )
+        ]
+        assert {names[c["cron_id"]] for c in found} == expected, raw
+        counted = sum(
+            [await cron_repository.count_crons(CronFilter(assistant_id=a, visible=visible)) for a in assistants]
+        )
+        assert counted == len(expected), raw
+        for name, cron in crons.items():
+            assert (await cron_repository.get_cron(cron["cron_id"], visible) is not None) == (name in expected), raw
+            updated = await cron_repository.update_cron(cron["cron_id"], touched, visible)
+            assert (updated is not None) == (name in expected), (raw, name)
+    # delete: a hidden cron stays; a visible one goes
+    alice = parse_filter({"owner": "alice"}, "h")
+    assert not await cron_repository.delete_cron(crons["d2"]["cron_id"], alice)
+    assert await cron_repository.get_cron(crons["d2"]["cron_id"]) is not None
+    assert await cron_repository.delete_cron(crons["d1"]["cron_id"], alice)
+    assert await cron_repository.get_cron(crons["d1"]["cron_id"]) is None

@@ -12,6 +12,7 @@ import inspect
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -307,6 +308,116 @@ async def test_assistants(world: World) -> None:
     spare = (await alice.assistants.create("slow"))["assistant_id"]
     await alice.assistants.delete(spare)
     assert await status(alice.assistants.get(spare)) == 404
+
+
+async def wait_for(condition: Any, seconds: float = 15.0) -> Any:
+    """Polls the coroutine function `condition` until it returns something truthy."""
+    deadline = asyncio.get_running_loop().time() + seconds
+    while True:
+        result = await condition()
+        if result or asyncio.get_running_loop().time() > deadline:
+            return result
+        await asyncio.sleep(0.1)
+
+
+async def test_crons(world: World) -> None:
+    alice, bob = world.alice, world.bob
+    tag = str(uuid.uuid4())
+    ta = (await alice.threads.create())["thread_id"]
+    tb = (await bob.threads.create())["thread_id"]
+    world.threads["alice"].add(ta)
+    world.threads["bob"].add(tb)
+    yearly = {"schedule": "0 0 1 1 *", "input": {}, "config": FAST}  # none of these fire during the test
+    mine = await alice.crons.create_for_thread(ta, "slow", metadata={"tag": tag, "owner": "bob"}, **yearly)
+    mine_stateless = await alice.crons.create("slow", metadata={"tag": tag}, **yearly)
+    theirs = await bob.crons.create_for_thread(tb, "slow", metadata={"tag": tag}, **yearly)
+    ca, cs, cb = mine["cron_id"], mine_stateless["cron_id"], theirs["cron_id"]
+    # the create handler's metadata is what is stored (in the payload too: the runs' metadata); the creator too
+    assert mine["metadata"] == {"tag": tag, "owner": "alice"} and mine["user_id"] == "alice"
+    assert mine["payload"]["metadata"] == {"tag": tag, "owner": "alice"}
+    assert theirs["metadata"] == {"tag": tag, "owner": "bob"} and theirs["user_id"] == "bob"
+    # a cron on another user's thread, or on another user's assistant: not found; forged callers: 422
+    assert await status(bob.crons.create_for_thread(ta, "slow", **yearly)) == 404
+    assistant = (await bob.assistants.create("slow"))["assistant_id"]
+    world.assistants["bob"].add(assistant)
+    assert await status(alice.crons.create(assistant, **yearly)) == 404
+    assert await status(alice.crons.create_for_thread(ta, assistant, **yearly)) == 404
+    forged = {**yearly, "config": {"configurable": {"langgraph_auth_user_id": "bob"}}}
+    assert await status(alice.crons.create("slow", **forged)) == 422
+    # read, update, delete another user's cron: not found (or, delete, refused first: 403)
+    async with world.http("bob") as http:
+        assert (await http.get(f"/runs/crons/{ca}")).status_code == 404
+        assert (await http.get(f"/runs/crons/{cb}")).json()["cron_id"] == cb
+    async with world.http("alice") as http:
+        assert (await http.get(f"/runs/crons/{ca}")).json()["metadata"]["owner"] == "alice"
+    assert await status(bob.crons.update(ca, enabled=False)) == 404
+    assert await status(bob.crons.update(cs, metadata={"x": 1})) == 404
+    assert await status(bob.crons.delete(ca)) == (404 if world.profile.bob_may_delete else 403)
+    # search and count: exactly the caller's rows, whatever the filter asks for
+    assert sorted(ids(await alice.crons.search(metadata={"tag": tag}), "cron_id")) == sorted([ca, cs])
+    assert ids(await bob.crons.search(metadata={"tag": tag}), "cron_id") == [cb]
+    assert await bob.crons.search(metadata={"owner": "alice"}) == []
+    assert await bob.crons.search(thread_id=ta) == []
+    assert ids(await alice.crons.search(thread_id=ta), "cron_id") == [ca]
+    assert ids(await alice.crons.search(metadata={"tag": tag}, limit=1, sort_by="created_at"), "cron_id") == [cs]
+    assert await alice.crons.count(metadata={"tag": tag}) == 2
+    assert await alice.crons.count(assistant_id="slow", metadata={"tag": tag}) == 2
+    assert await bob.crons.count(metadata={"tag": tag}) == 1
+    assert await bob.crons.count(thread_id=ta) == 0
+    # update one's own: the owner stays
+    updated = await alice.crons.update(ca, metadata={"owner": "bob", "x": 1}, enabled=False)
+    assert updated["metadata"] == {"tag": tag, "owner": "alice", "x": 1} and updated["enabled"] is False
+    assert updated["payload"]["metadata"]["owner"] == "alice"
+    # delete one's own (alice may delete with both modules); bob's crons are untouched
+    for cron_id in (ca, cs):
+        await alice.crons.delete(cron_id)
+    assert await alice.crons.count() == 0 and ids(await bob.crons.search(), "cron_id") == [cb]
+    if world.profile.bob_may_delete:
+        await bob.crons.delete(cb)
+    else:
+        assert await status(bob.crons.delete(cb)) == 403
+
+
+async def test_a_crons_runs_execute_as_its_creator(world: World) -> None:
+    """Fired by the scheduler, with no request: on her thread and stateless, as alice; bob sees none of it."""
+    alice, bob = world.alice, world.bob
+    tag = str(uuid.uuid4())
+    ta = (await alice.threads.create())["thread_id"]
+    world.threads["alice"].add(ta)
+    every_second = {"schedule": "* * * * * *", "input": {}, "metadata": {"tag": tag}}
+    on_thread = await alice.crons.create_for_thread(ta, "whoami", multitask_strategy="enqueue", **every_second)
+    end_time = datetime.now(UTC) + timedelta(seconds=2.5)  # fires once or twice, then no more
+    await alice.crons.create("whoami", on_run_completed="keep", end_time=end_time, **every_second)
+
+    async def done_runs() -> list[dict[str, Any]]:
+        runs = await alice.runs.list(ta)
+        return [run for run in runs if run["status"] == "success"]
+
+    assert await wait_for(done_runs), "the thread cron never fired"
+    await alice.crons.delete(on_thread["cron_id"])
+    state = await alice.threads.get_state(ta)
+    assert state["values"]["user_id"] == state["values"]["identity_attribute"] == "alice"
+    assert state["values"]["server_user"] == "alice"
+    expected = ["threads:delete"] if world.profile.name == "custom" else []
+    assert state["values"]["permissions"] == expected
+    assert (await done_runs())[0]["metadata"]["owner"] == "alice"
+    # the stateless cron's threads are kept, and belong to alice: visible to her, not to bob
+    await asyncio.sleep(max(0.0, (end_time - datetime.now(UTC)).total_seconds()) + 1.0)
+
+    async def kept_threads() -> list[dict[str, Any]]:
+        threads = await alice.threads.search(metadata={"tag": tag, "stateless": True}, limit=100)
+        return threads if threads and all(t["status"] == "idle" for t in threads) else []
+
+    kept = await wait_for(kept_threads)
+    assert kept, "the stateless cron never fired"
+    world.threads["alice"].update(ids(kept))
+    for thread in kept:
+        assert thread["metadata"]["owner"] == "alice" and thread["values"]["user_id"] == "alice"
+        assert await status(bob.threads.get(thread["thread_id"])) == 404
+    assert await bob.threads.search(metadata={"tag": tag}) == []
+    assert await bob.crons.search(metadata={"tag": tag}) == []
+    (ended,) = await alice.crons.search(metadata={"tag": tag})
+    await alice.crons.delete(ended["cron_id"])
 
 
 async def test_store(world: World) -> None:

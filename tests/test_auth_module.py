@@ -4,8 +4,10 @@ errors and the ready-made module's API keys and JWTs."""
 
 import asyncio
 import json
+import sys
 import time
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 
 import jwt
@@ -522,3 +524,76 @@ async def test_a_queued_run_executes_as_its_caller_on_another_process(pg_url):
     finally:
         await shutdown(executing)
         await api.stop()
+
+
+async def test_the_cron_routes_ask_the_crons_handlers_with_the_langgraph_values(apis):
+    api = await apis(AUTH_PATH="./cron_auth.py:auth")
+    module = next(module for name, module in sys.modules.items() if name.startswith("agent_server_auth_cron_auth_"))
+    seen = module.SEEN
+    seen.clear()
+    thread_id = (await api.call("POST", "/threads", {}))["thread_id"]
+    body = {
+        "assistant_id": "slow",
+        "schedule": "0 0 1 1 *",
+        "input": {},
+        "metadata": {"n": 1},
+        "end_time": "2100-01-01",
+    }
+    cron = await api.call("POST", f"/threads/{thread_id}/runs/crons", body)
+    (_, _, create), (_, _, create_run) = seen[0], seen[1]
+    assert [(resource, action) for resource, action, _ in seen] == [("crons", "create"), ("threads", "create_run")]
+    assert create == {
+        "payload": body,
+        "schedule": "0 0 1 1 *",
+        "cron_id": uuid.UUID(cron["cron_id"]),
+        "thread_id": uuid.UUID(thread_id),
+        "user_id": "ada",
+        "end_time": datetime(2100, 1, 1, tzinfo=UTC),
+        "metadata": {"n": 1},
+    }
+    assert create_run["thread_id"] == uuid.UUID(thread_id) and create_run["metadata"] == {"n": 1, "stamped": "ada"}
+    assert cron["metadata"] == cron["payload"]["metadata"] == {"n": 1, "stamped": "ada"} and cron["user_id"] == "ada"
+    cron_id = uuid.UUID(cron["cron_id"])
+    slow = uuid.UUID((await api.call("GET", "/assistants/slow"))["assistant_id"])
+    calls = [
+        ("GET", f"/runs/crons/{cron_id}", None, "read", {"cron_id": cron_id}),
+        (
+            "PATCH",
+            f"/runs/crons/{cron_id}",
+            {"schedule": "0 0 2 1 *", "metadata": {"m": 2}},
+            "update",
+            {"cron_id": cron_id, "payload": {"schedule": "0 0 2 1 *", "metadata": {"m": 2}}, "schedule": "0 0 2 1 *"}
+            | {"metadata": {"m": 2}},
+        ),
+        (
+            "POST",
+            "/runs/crons/search",
+            {"assistant_id": "slow", "thread_id": thread_id, "limit": 5, "offset": 1},
+            "search",
+            {"assistant_id": slow, "thread_id": uuid.UUID(thread_id), "metadata": {}, "limit": 5, "offset": 1},
+        ),
+        (
+            "POST",
+            "/runs/crons/count",
+            {},
+            "search",
+            {"assistant_id": None, "thread_id": None, "metadata": {}}
+            | {
+                "limit": 0,
+                "offset": 0,
+            },
+        ),
+        ("DELETE", f"/runs/crons/{cron_id}", None, "delete", {"cron_id": cron_id}),
+    ]
+    for method, path, payload, action, value in calls:
+        for answer, status in (("false", 403), ("", 204 if method == "DELETE" else 200)):
+            seen.clear()
+            response = await api.respond(method, path, json=payload, headers={"x-answer": answer})
+            assert response.status_code == status, (method, path, answer, response.description)
+            assert seen == [("crons", action, value)], (method, path)
+    # refused, a cron is not created; the thread's create_run refusing refuses it too
+    for answer in ("false",):
+        seen.clear()
+        response = await api.respond("POST", "/runs/crons", json=body, headers={"x-answer": answer})
+        assert response.status_code == 403 and [action for _, action, _ in seen] == ["create"]
+    assert await api.call("POST", "/runs/crons/count", {}) == 0

@@ -1,6 +1,8 @@
 """Crons (client.crons): schedules, the endpoints' checks, firing on time with an injectable clock
 on memory and on Postgres, no burst after downtime, one run per firing across several
-schedulers and across two server processes, and the Python SDK end to end."""
+schedulers and across two server processes, the Python SDK end to end, and, with auth, runs
+executing as the cron's creator wherever they fire (the auth matrix, tests/test_auth_matrix.py,
+covers every cron route for two users)."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -18,11 +21,13 @@ from langgraph_sdk import get_client
 from src.containers import Container, provide
 from src.services.crons.schedule import check_schedule, next_run
 from src.services.crons.scheduler import CronScheduler
+from src.services.crons.wakeup import CronWakeup
 from src.services.errors import InvalidRequest
 from src.settings import load_settings
 from src.web.requests.runs import parse_run_request
 from tests.conftest import TEST_CONFIG, database_url
 from tests.inprocess import ApiError, InProcessApi
+from tests.test_auth_module import AUTH_CONFIG
 
 START = datetime(2026, 1, 5, 12, 0, 0, tzinfo=UTC)  # a Monday
 FAST = {"configurable": {"delay": 0}}
@@ -54,11 +59,11 @@ def test_schedules_are_read_by_croniter_in_utc_or_the_given_zone():
             check_schedule(bad)
 
 
-def make_container(url: str | None, clock: FakeClock) -> Container:
+def make_container(url: str | None, clock: FakeClock, config: Path = TEST_CONFIG, **settings: str) -> Container:
     """A container whose scheduler reads `clock` and steps only when a test says so (no task)."""
     container = Container()
-    env = {"CRONS_POLL_SECONDS": "3600", **({"DATABASE_URL": url} if url else {})}
-    container.config.from_dict(load_settings(TEST_CONFIG, environ=env))
+    env = {"CRONS_POLL_SECONDS": "3600", **({"DATABASE_URL": url} if url else {}), **settings}
+    container.config.from_dict(load_settings(config, environ=env))
     container.cron_clock.override(providers.Object(clock))
     container.cron_scheduler.override(
         providers.Singleton(
@@ -78,25 +83,26 @@ def make_container(url: str | None, clock: FakeClock) -> Container:
 class Crons:
     """The in-process API and the scheduler of one container."""
 
-    def __init__(self, api: InProcessApi, clock: FakeClock) -> None:
+    def __init__(self, api: InProcessApi, clock: FakeClock, headers: dict[str, str] | None = None) -> None:
         self.api = api
         self.clock = clock
+        self.headers = headers  # a user's credentials, with auth
 
     async def step(self) -> list[str | None]:
         scheduler = await provide(self.api.container.cron_scheduler)
         return await scheduler.step()
 
     async def thread(self) -> str:
-        return (await self.api.call("POST", "/threads", {}))["thread_id"]
+        return (await self.api.call("POST", "/threads", {}, headers=self.headers))["thread_id"]
 
     async def create(self, thread_id: str | None = None, **body: Any) -> dict[str, Any]:
         path = "/runs/crons" if thread_id is None else f"/threads/{thread_id}/runs/crons"
         return await self.api.call(
-            "POST", path, {"assistant_id": "slow", "config": FAST, "input": {"steps": []}, **body}
+            "POST", path, {"assistant_id": "slow", "config": FAST, "input": {"steps": []}, **body}, headers=self.headers
         )
 
     async def runs(self, thread_id: str) -> list[dict[str, Any]]:
-        return await self.api.call("GET", f"/threads/{thread_id}/runs", query={"limit": "100"})
+        return await self.api.call("GET", f"/threads/{thread_id}/runs", query={"limit": "100"}, headers=self.headers)
 
     async def error(self, method: str, path: str, body: Any = None) -> tuple[int, str]:
         with pytest.raises(ApiError) as caught:
@@ -346,3 +352,82 @@ async def test_the_python_sdk_drives_crons_end_to_end(server_factory):
     assert await client.crons.count() == 0
     info = httpx.get(f"{server.url}/info").json()
     assert info["flags"]["crons"] is True
+
+
+ALICE = {"Authorization": "Bearer alice-token"}  # tests/auth/matrix_auth.py's users
+BOB = {"Authorization": "Bearer bob-token"}
+
+
+@pytest.mark.parametrize("backend", ["memory", "postgres"])
+async def test_a_crons_runs_execute_as_its_creator_wherever_they_fire(backend: str, request: pytest.FixtureRequest):
+    """With auth, alice makes a thread cron and a stateless one; on Postgres another container sharing the
+    database (as another process would) fires them, from the caller stored with each cron."""
+    url = database_url(request.getfixturevalue("fresh_database")) if backend == "postgres" else None
+    clock = FakeClock()
+    first = await InProcessApi(make_container(url, clock, AUTH_CONFIG, AUTH_PATH="./matrix_auth.py:auth")).start()
+    second = first
+    if url is not None:
+        second = await InProcessApi(make_container(url, clock, AUTH_CONFIG, AUTH_PATH="./matrix_auth.py:auth")).start()
+    try:
+        alice, firing = Crons(first, clock, ALICE), Crons(second, clock)
+        thread = await alice.thread()
+        body = {"assistant_id": "whoami", "schedule": "*/5 * * * *", "input": {}, "config": {}}
+        cron = await alice.create(thread, **body)
+        await alice.create(**body, on_run_completed="keep", metadata={"job": "nightly"})
+        assert cron["user_id"] == "alice" and "caller" not in cron
+        clock.advance(minutes=5)
+        fired = await firing.step()
+        assert len(fired) == 2 and all(fired)
+        (run,) = await wait_runs_done(alice, thread)
+        assert run["status"] == "success" and run["metadata"]["owner"] == "alice"
+        state = await first.call("GET", f"/threads/{thread}/state", headers=ALICE)
+        assert state["values"]["user_id"] == state["values"]["server_user"] == "alice"
+        assert state["values"]["permissions"] == ["threads:delete"] and state["values"]["user"]["team"] == "red"
+        # the stateless cron's (kept) thread is alice's, as a stateless run's is
+        for _ in range(200):
+            (kept,) = await first.call("POST", "/threads/search", {"metadata": {"job": "nightly"}}, headers=ALICE)
+            if kept["status"] == "idle":
+                break
+            await asyncio.sleep(0.02)
+        assert kept["metadata"]["owner"] == "alice" and kept["values"]["user_id"] == "alice"
+        assert await first.call("POST", "/threads/search", {"metadata": {"job": "nightly"}}, headers=BOB) == []
+    finally:
+        await first.stop()
+        if second is not first:
+            await second.stop()
+
+
+async def test_a_cron_cannot_name_its_caller(crons: Crons):
+    """Without auth too, as for runs: the caller keys are the server's; one stored before is dropped."""
+    thread = await crons.thread()
+    forged = {"configurable": {"langgraph_auth_user_id": "admin"}}
+    status, detail = await crons.error(
+        "POST", "/runs/crons", {"assistant_id": "slow", "schedule": "* * * * *", "config": forged}
+    )
+    assert status == 422 and "langgraph_auth_user_id is reserved" in detail
+    cron = await crons.create(thread, schedule="* * * * *")
+    status, detail = await crons.error("PATCH", f"/runs/crons/{cron['cron_id']}", {"config": forged})
+    assert status == 422 and "reserved" in detail
+    scheduler = await provide(crons.api.container.cron_scheduler)
+    stored = {**cron, "caller": None, "payload": {**cron["payload"], "config": forged}}
+    assert scheduler.run_body(stored)["config"] == {"configurable": {}}
+
+
+async def test_the_scheduler_stops_when_cancelled_as_it_is_woken():
+    """A shutdown right after a cron was created (the scheduler woken, not yet running) stops it: the
+    wakeup's wait never swallows the cancel (asyncio.wait_for on Python 3.11 did)."""
+    cancelled = 0
+    for yields in range(4):
+        wakeup = CronWakeup()
+        waiting = asyncio.create_task(wakeup.wait(60))
+        await asyncio.sleep(0)
+        wakeup.notify()
+        for _ in range(yields):
+            await asyncio.sleep(0)
+        if waiting.done():
+            continue
+        waiting.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await asyncio.wait_for(waiting, 1)
+        cancelled += 1
+    assert cancelled >= 1

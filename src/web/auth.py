@@ -35,16 +35,28 @@ a store operation uses. Ids in values are `uuid.UUID`s, namespaces tuples, as in
 | DELETE /store/items | store:delete | namespace, key |
 | POST /store/items/search | store:search | namespace (the prefix), filter, limit, offset, query, refresh_ttl |
 | POST /store/namespaces | store:list_namespaces | namespace (the prefix), suffix, max_depth, limit, offset |
+| POST /threads/{id}/runs/crons, /runs/crons | crons:create, then threads:create_run | payload, schedule, cron_id, |
+|  |  | thread_id (None: stateless), user_id, end_time, metadata; as for a run |
+| GET /runs/crons/{id} | crons:read | cron_id |
+| PATCH /runs/crons/{id} | crons:update | cron_id, payload (the fields sent), schedule, metadata (if sent) |
+| DELETE /runs/crons/{id} | crons:delete | cron_id |
+| POST /runs/crons/search, /runs/crons/count | crons:search | assistant_id, thread_id, metadata, limit, offset |
 
 A run is visible when its thread is: the run routes resolve the thread with the caller's filter
 first. A run on an assistant that is not a graph's default also needs that assistant to pass the
 caller's assistants:read filter. A run carries its caller in `config.configurable`
 (`langgraph_auth_user`, `langgraph_auth_user_id`, `langgraph_auth_permissions`), so it executes
 as them wherever it is executed; a client cannot send those keys.
+
+A cron's filter applies to the cron's own metadata. Creating a cron asks what creating its runs asks
+(threads:create_run with its thread, which must be visible, and the assistant's assistants:read), and
+stores the caller with the cron: its runs, fired later by whichever process's scheduler, carry that
+caller as a run created by them would.
 """
 
 from __future__ import annotations
 
+import copy
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import replace
@@ -55,8 +67,9 @@ from src.services.assistants.service import AssistantService
 from src.services.auth.errors import AuthModuleError
 from src.services.auth.filters import Visibility
 from src.services.auth.module import AuthModule, RequestParts
-from src.services.auth.user import PERMISSIONS_KEY, RESERVED_CONFIGURABLE_KEYS, USER_ID_KEY, USER_KEY
+from src.services.auth.user import PERMISSIONS_KEY, RESERVED_CONFIGURABLE_KEYS, USER_ID_KEY, USER_KEY, AuthUser
 from src.services.auth.visibility import ThreadVisibility, VisibleThreads
+from src.services.crons.models import CronCreate, CronFilter, CronPatch, CronSearch
 from src.services.errors import InvalidRequest
 from src.services.runs.request import CancelSelection, RunRequest
 from src.services.serialization import to_jsonable
@@ -64,7 +77,9 @@ from src.services.store.service import ItemPut, ItemSearch, NamespaceQuery
 from src.services.threads.models import ThreadCreate, ThreadFilter, ThreadSearch
 from src.services.validation import parse_uuid
 from src.web.http import HttpRequest
+from src.web.requests.crons import RUN_FIELDS as CRON_RUN_FIELDS
 from src.web.requests.rules import BadRequest, check_json
+from src.web.requests.runs import parse_run_request
 from src.web.requests.store import (
     parse_delete,
     parse_key,
@@ -100,6 +115,25 @@ def _metadata(value: Mapping[str, Any], handler: str, default: dict[str, Any] | 
     except InvalidRequest as exc:
         raise AuthModuleError(f"the auth handler {handler} set metadata the server cannot store: {exc}") from None
     return dict(stored)
+
+
+def refuse_reserved(configurable: Mapping[str, Any]) -> None:
+    """422 for a request that sets the caller keys itself (with or without auth): the server sets them."""
+    reserved = [key for key in RESERVED_CONFIGURABLE_KEYS if key in configurable]
+    if reserved:
+        raise InvalidRequest(
+            f"config.configurable.{reserved[0]} is reserved: the server sets it to the authenticated caller"
+        )
+
+
+def caller_config(caller: AuthUser) -> dict[str, Any]:
+    """The caller as a run carries it in config.configurable, stored with the run (or the cron whose
+    runs execute as them), so that it executes as them in whichever process."""
+    return {
+        USER_KEY: caller.stored(),
+        USER_ID_KEY: caller.identity,
+        PERMISSIONS_KEY: list(caller.permissions),
+    }
 
 
 class AuthGate:
@@ -394,14 +428,19 @@ class RunGuard(Guard):
         """The run to create: checked against threads:create_run (and the assistant's assistants:read),
         its metadata as the handler left it, its caller in its config."""
         configurable = run.config["configurable"]
-        reserved = [key for key in RESERVED_CONFIGURABLE_KEYS if key in configurable]
-        if reserved:
-            raise InvalidRequest(
-                f"config.configurable.{reserved[0]} is reserved: the server sets it to the authenticated caller"
-            )
+        refuse_reserved(configurable)
         caller = request.caller
         if not self._auth.enabled or caller is None:
             return run
+        run.metadata = await self.may_create(request, thread_id, run)
+        run.thread_metadata = dict(run.metadata)
+        configurable.update(caller_config(caller))
+        return run
+
+    async def may_create(self, request: HttpRequest, thread_id: str | None, run: RunRequest) -> dict[str, Any]:
+        """NotFound unless the caller may create `run` on `thread_id` (threads:create_run, the thread's
+        visibility unless the run creates it, the assistant's assistants:read); the run's metadata as the
+        handler left it. Auth must be on."""
         assistant = await self._assistants.resolve(run.assistant_id)
         value = {
             "thread_id": _uuid(thread_id, "thread_id") if thread_id is not None else None,
@@ -416,18 +455,14 @@ class RunGuard(Guard):
             "kwargs": run.kwargs,
         }
         visible = await self.ask(request, "threads", "create_run", value)
-        run.metadata = _metadata(value, "for threads:create_run", {}) or {}
+        metadata = _metadata(value, "for threads:create_run", {}) or {}
         if thread_id is not None and visible is not None:
             await self._threads.require(thread_id, visible, missing_ok=run.if_not_exists == "create")
         if (assistant.get("metadata") or {}).get("created_by") != SYSTEM_ASSISTANT:
             seen = await self.ask(request, "assistants", "read", {"assistant_id": uuid.UUID(assistant["assistant_id"])})
             if seen is not None:
                 await self._assistants.get(assistant["assistant_id"], seen)
-        run.thread_metadata = dict(run.metadata)
-        configurable[USER_KEY] = caller.stored()
-        configurable[USER_ID_KEY] = caller.identity
-        configurable[PERMISSIONS_KEY] = list(caller.permissions)
-        return run
+        return metadata
 
     async def thread(
         self, request: HttpRequest, action: str, thread_id: str, extra: dict[str, Any] | None = None
@@ -467,3 +502,98 @@ class RunGuard(Guard):
         }
         visible = await self.ask(request, "threads", "update", value)
         return None if visible is None else self._threads.among(visible)
+
+
+class CronGuard(Guard):
+    """What the /runs/crons routes ask (crons:*). A cron creates runs as its creator, so creating one
+    also asks what creating its runs asks (threads:create_run with the cron's thread, the thread's
+    visibility, the assistant's assistants:read: RunGuard.may_create); its caller is stored with it."""
+
+    def __init__(self, auth: AuthModule, runs: RunGuard, assistants: AssistantService) -> None:
+        super().__init__(auth)
+        self._runs = runs
+        self._assistants = assistants
+
+    async def create(self, request: HttpRequest, thread_id: str | None, create: CronCreate) -> CronCreate:
+        """The cron to create: its metadata as the crons:create handler (then threads:create_run's) left
+        it, in its payload too (its runs' metadata), its creator and their caller keys."""
+        refuse_reserved((create.payload.get("config") or {}).get("configurable") or {})
+        caller = request.caller
+        if not self._auth.enabled or caller is None:
+            return create
+        cron_id = create.cron_id or str(uuid.uuid4())
+        value = {
+            "payload": copy.deepcopy(create.payload),
+            "schedule": create.schedule,
+            "cron_id": uuid.UUID(cron_id),
+            "thread_id": _uuid(thread_id, "thread_id") if thread_id is not None else None,
+            "user_id": caller.identity,
+            "end_time": create.end_time,
+            "metadata": create.metadata,
+        }
+        await self.ask(request, "crons", "create", value)
+        metadata = _metadata(value, "for crons:create", {}) or {}
+        body = {key: item for key, item in create.payload.items() if key in CRON_RUN_FIELDS}
+        run = parse_run_request({**body, "metadata": metadata}, stateless=thread_id is None)
+        metadata = await self._runs.may_create(request, thread_id, run)
+        return replace(
+            create,
+            cron_id=cron_id,
+            metadata=metadata,
+            payload={**create.payload, "metadata": metadata},
+            user_id=caller.identity,
+            caller=caller_config(caller),
+        )
+
+    async def read(self, request: HttpRequest, cron_id: str) -> Visibility | None:
+        if not self._auth.enabled:
+            return None
+        return await self.ask(request, "crons", "read", {"cron_id": _uuid(cron_id, "cron_id")})
+
+    async def update(self, request: HttpRequest, cron_id: str, patch: CronPatch) -> tuple[CronPatch, Visibility | None]:
+        """The patch (its metadata as the handler left it, in the payload too) and the filter."""
+        refuse_reserved((patch.payload.get("config") or {}).get("configurable") or {})
+        if not self._auth.enabled:
+            return patch, None
+        value: dict[str, Any] = {
+            "cron_id": _uuid(cron_id, "cron_id"),
+            "payload": copy.deepcopy(patch.payload),
+            "schedule": patch.schedule,
+        }
+        if patch.metadata is not None:
+            value["metadata"] = patch.metadata
+        visible = await self.ask(request, "crons", "update", value)
+        metadata = _metadata(value, "for crons:update", None)
+        if metadata is not None:
+            patch = replace(patch, metadata=metadata, payload={**patch.payload, "metadata": metadata})
+        return patch, visible
+
+    async def delete(self, request: HttpRequest, cron_id: str) -> Visibility | None:
+        if not self._auth.enabled:
+            return None
+        return await self.ask(request, "crons", "delete", {"cron_id": _uuid(cron_id, "cron_id")})
+
+    async def _where(self, request: HttpRequest, where: CronFilter, limit: int, offset: int) -> CronFilter:
+        if not self._auth.enabled:
+            return where
+        assistant_id: uuid.UUID | str | None = where.assistant_id
+        if where.assistant_id is not None:
+            try:
+                assistant_id = uuid.UUID(self._assistants.assistant_id(where.assistant_id))
+            except InvalidRequest:
+                pass  # names no assistant: the search finds nothing; the handler sees it as sent
+        value = {
+            "assistant_id": assistant_id,
+            "thread_id": _uuid(where.thread_id, "thread_id") if where.thread_id is not None else None,
+            "metadata": where.metadata if where.metadata is not None else {},
+            "limit": limit,
+            "offset": offset,
+        }
+        visible = await self.ask(request, "crons", "search", value)
+        return replace(where, metadata=_metadata(value, "for crons:search", None) or None, visible=visible)
+
+    async def search(self, request: HttpRequest, search: CronSearch) -> CronSearch:
+        return replace(search, where=await self._where(request, search.where, search.limit, search.offset))
+
+    async def count(self, request: HttpRequest, where: CronFilter) -> CronFilter:
+        return await self._where(request, where, 0, 0)

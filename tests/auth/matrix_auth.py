@@ -24,13 +24,13 @@ def owner(ctx: Auth.types.AuthContext) -> dict:
     return {"owner": ctx.user.identity}
 
 
-@auth.on(resources=["threads", "assistants"], actions=["create", "create_run"])
+@auth.on(resources=["threads", "assistants", "crons"], actions=["create", "create_run"])
 async def stamp_owner(ctx: Auth.types.AuthContext, value: dict) -> dict:
     value.setdefault("metadata", {})["owner"] = ctx.user.identity
     return owner(ctx)
 
 
-@auth.on(resources=["threads", "assistants"], actions="update")
+@auth.on(resources=["threads", "assistants", "crons"], actions="update")
 async def keep_owner(ctx: Auth.types.AuthContext, value: dict) -> dict:
     if isinstance(value.get("metadata"), dict):
         value["metadata"]["owner"] = ctx.user.identity
@@ -38,13 +38,14 @@ async def keep_owner(ctx: Auth.types.AuthContext, value: dict) -> dict:
 
 
 @auth.on.threads.delete
+@auth.on.crons.delete  # the same permission: whoever may delete threads may delete their crons
 async def delete_needs_permission(ctx: Auth.types.AuthContext, value: dict) -> dict | bool:
     if "threads:delete" not in ctx.permissions:
         return False
     return owner(ctx)
 
 
-@auth.on(resources="threads", actions=["read", "search"])
+@auth.on(resources=["threads", "crons"], actions=["read", "search"])
 @auth.on(resources="assistants", actions=["read", "search", "delete"])
 async def only_owner(ctx: Auth.types.AuthContext, value: dict) -> dict:
     return owner(ctx)

@@ -11,8 +11,8 @@ audience and issuer when those are set, and names the caller in auth.jwt_identit
 (`sub`); auth.jwt_permissions_claim (a list, or a space-separated string such as `scope`)
 gives the permissions. Without JWT settings, a bearer token is taken as an API key.
 
-Authorization: threads (and so their runs) and assistants carry `metadata.owner`, stamped on
-create and kept on update; every read, search, update and delete sees only the caller's own.
+Authorization: threads (and so their runs), assistants and crons carry `metadata.owner`, stamped
+on create and kept on update; every read, search, update and delete sees only the caller's own.
 Assistants created by the server (each graph's default, `created_by: system`) can be read and
 run by everyone, and changed by no one. Store namespaces are prefixed with the caller's identity
 (as one label, see `namespace_label`). Anything else is refused (a default deny).

@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypedDict
 
+from src.services.auth.filters import Visibility
+
 CRON_FIELDS = (
     "cron_id",
     "assistant_id",
@@ -34,6 +36,10 @@ class NewCron(TypedDict):
     assistant_id: str
     thread_id: str | None
     user_id: str | None
+    # Auth: the caller who created the cron, as a run carries it in config.configurable
+    # (langgraph_auth_user, langgraph_auth_user_id, langgraph_auth_permissions); its runs execute
+    # as them. None without auth. Never returned by the API.
+    caller: dict[str, Any] | None
     schedule: str
     timezone: str | None
     payload: dict[str, Any]
@@ -61,6 +67,11 @@ class CronCreate:
     enabled: bool = True
     on_run_completed: str | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
+    # Auth (set by the web layer's guard): its id (the handler sees it), who created it, and as
+    # whom its runs execute.
+    cron_id: str | None = None
+    user_id: str | None = None
+    caller: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -84,6 +95,7 @@ class CronFilter:
     thread_id: str | None = None
     enabled: bool | None = None
     metadata: dict[str, Any] | None = None
+    visible: Visibility | None = None  # the caller's auth filter on the cron's metadata
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from typing import Any, cast
 import psycopg
 from psycopg.types.json import Jsonb
 
+from src.services.auth.filters import Visibility
 from src.services.crons.models import CronFilter, CronRecord, NewCron
 from src.services.crons.sql import (
     ADVANCE_CRON,
@@ -30,7 +31,7 @@ from src.services.crons.sql import (
     UPDATE_CRON,
 )
 from src.services.database import PostgresRecords
-from src.services.threads.repository import MemoryTables, now
+from src.services.threads.repository import MemoryTables, now, visible_params
 from src.services.validation import json_contains
 
 # What a cron becomes: given the stored record, the record to store (only mutable fields change).
@@ -40,21 +41,26 @@ NextRun = Callable[[CronRecord, datetime], datetime]
 
 
 class CronRepository(ABC):
-    """Cron records. Implementations must be safe for concurrent coroutines."""
+    """Cron records. Implementations must be safe for concurrent coroutines.
+
+    `visible` (and `CronFilter.visible`) is the caller's auth filter on a cron's metadata: a cron
+    it hides is not there (None, False, not counted)."""
 
     @abstractmethod
     async def create_cron(self, cron: NewCron) -> CronRecord | None:
         """Insert a cron; None when its thread does not exist."""
 
     @abstractmethod
-    async def get_cron(self, cron_id: str) -> CronRecord | None: ...
+    async def get_cron(self, cron_id: str, visible: Visibility | None = None) -> CronRecord | None: ...
 
     @abstractmethod
-    async def update_cron(self, cron_id: str, change: CronChange) -> CronRecord | None:
+    async def update_cron(
+        self, cron_id: str, change: CronChange, visible: Visibility | None = None
+    ) -> CronRecord | None:
         """Apply `change` to the cron as stored, atomically; None when there is no such cron."""
 
     @abstractmethod
-    async def delete_cron(self, cron_id: str) -> bool: ...
+    async def delete_cron(self, cron_id: str, visible: Visibility | None = None) -> bool: ...
 
     @abstractmethod
     async def search_crons(
@@ -80,7 +86,12 @@ def _matches(where: CronFilter, cron: CronRecord) -> bool:
         and (where.thread_id is None or cron["thread_id"] == where.thread_id)
         and (where.enabled is None or cron["enabled"] == where.enabled)
         and (where.metadata is None or json_contains(cron["metadata"], where.metadata))
+        and _visible(where.visible, cron)
     )
+
+
+def _visible(visible: Visibility | None, cron: CronRecord) -> bool:
+    return visible is None or visible.matches(cron["metadata"])
 
 
 def _can_fire(cron: CronRecord, at: datetime) -> bool:
@@ -111,21 +122,27 @@ class MemoryCronRepository(CronRepository):
         self._live()[cron["cron_id"]] = stored
         return copy.deepcopy(stored)
 
-    async def get_cron(self, cron_id: str) -> CronRecord | None:
+    async def get_cron(self, cron_id: str, visible: Visibility | None = None) -> CronRecord | None:
         cron = self._live().get(cron_id)
-        return copy.deepcopy(cron) if cron is not None else None
+        return copy.deepcopy(cron) if cron is not None and _visible(visible, cron) else None
 
-    async def update_cron(self, cron_id: str, change: CronChange) -> CronRecord | None:
+    async def update_cron(
+        self, cron_id: str, change: CronChange, visible: Visibility | None = None
+    ) -> CronRecord | None:
         cron = self._live().get(cron_id)
-        if cron is None:
+        if cron is None or not _visible(visible, cron):
             return None
         changed = change(copy.deepcopy(cron))
         changed["updated_at"] = now()
         self._crons[cron_id] = changed
         return copy.deepcopy(changed)
 
-    async def delete_cron(self, cron_id: str) -> bool:
-        return self._live().pop(cron_id, None) is not None
+    async def delete_cron(self, cron_id: str, visible: Visibility | None = None) -> bool:
+        cron = self._live().get(cron_id)
+        if cron is None or not _visible(visible, cron):
+            return False
+        del self._crons[cron_id]
+        return True
 
     async def search_crons(
         self, where: CronFilter, limit: int, offset: int, sort_by: str, sort_order: str
@@ -162,6 +179,7 @@ def _filter_params(where: CronFilter) -> dict[str, Any]:
         "thread_id": where.thread_id,
         "enabled": where.enabled,
         "metadata": Jsonb(where.metadata) if where.metadata is not None else None,
+        **visible_params(where.visible),
     }
 
 
@@ -182,18 +200,22 @@ class PostgresCronRepository(PostgresRecords, CronRepository):
             cron["enabled"],
             cron["end_time"],
             cron["next_run_date"],
+            Jsonb(cron["caller"]) if cron["caller"] is not None else None,
         )
         try:
             return cast(CronRecord | None, await self.one(INSERT_CRON, params))
         except psycopg.errors.ForeignKeyViolation:
             return None  # no such thread
 
-    async def get_cron(self, cron_id: str) -> CronRecord | None:
-        return cast(CronRecord | None, await self.one(SELECT_CRON, (cron_id,)))
+    async def get_cron(self, cron_id: str, visible: Visibility | None = None) -> CronRecord | None:
+        return cast(CronRecord | None, await self.one(SELECT_CRON, {"cron_id": cron_id, **visible_params(visible)}))
 
-    async def update_cron(self, cron_id: str, change: CronChange) -> CronRecord | None:
+    async def update_cron(
+        self, cron_id: str, change: CronChange, visible: Visibility | None = None
+    ) -> CronRecord | None:
+        where = {"cron_id": cron_id, **visible_params(visible)}
         async with self._pool.connection() as conn, conn.transaction():
-            row = await (await conn.execute(SELECT_CRON_FOR_UPDATE, (cron_id,))).fetchone()
+            row = await (await conn.execute(SELECT_CRON_FOR_UPDATE, where)).fetchone()
             if row is None:
                 return None
             cron = change(cast(CronRecord, row))
@@ -210,8 +232,8 @@ class PostgresCronRepository(PostgresRecords, CronRepository):
             )
             return cast(CronRecord | None, await (await conn.execute(UPDATE_CRON, params)).fetchone())
 
-    async def delete_cron(self, cron_id: str) -> bool:
-        return await self.execute(DELETE_CRON, (cron_id,)) > 0
+    async def delete_cron(self, cron_id: str, visible: Visibility | None = None) -> bool:
+        return await self.execute(DELETE_CRON, {"cron_id": cron_id, **visible_params(visible)}) > 0
 
     async def search_crons(
         self, where: CronFilter, limit: int, offset: int, sort_by: str, sort_order: str

@@ -19,6 +19,7 @@ from collections.abc import AsyncIterator, Callable
 from datetime import datetime
 from typing import Any, Protocol
 
+from src.services.auth.user import RESERVED_CONFIGURABLE_KEYS, restore_caller
 from src.services.crons.models import CRON_ONLY_FIELDS, CronRecord
 from src.services.crons.repository import CronRepository
 from src.services.crons.schedule import Clock, next_run
@@ -42,6 +43,19 @@ RunRequestParser = Callable[..., RunRequest]
 class CronMetrics(Protocol):
     def cron_fired(self, result: str) -> None:
         """A cron fired: `result` is 'created', 'refused' (the run service said no) or 'failed'."""
+
+
+def _as_caller(request: RunRequest, cron: CronRecord) -> None:
+    """Auth: the run executes as the cron's creator (stored with the cron, so on whichever process
+    fires it), as a run created by them through POST /runs does (src/web/auth.py, RunGuard), and a
+    thread it creates (stateless) carries its metadata, so they can see it."""
+    caller = cron.get("caller")
+    if not caller:
+        return
+    configurable = request.config["configurable"]
+    configurable.update(caller)
+    restore_caller(configurable)
+    request.thread_metadata = dict(request.metadata)
 
 
 def _advance(cron: CronRecord, at: datetime) -> datetime:
@@ -68,9 +82,15 @@ class CronScheduler:
         self._metrics = metrics
 
     def run_body(self, cron: CronRecord) -> dict[str, Any]:
-        """The body of the run a firing creates, from the cron's payload."""
+        """The body of the run a firing creates, from the cron's payload. The cron's metadata wins
+        over the payload's (the auth handler stamped it; without auth they agree); the caller keys
+        of config.configurable are the server's (see `_as_caller`), never the payload's."""
         body = {key: value for key, value in cron["payload"].items() if key not in CRON_ONLY_FIELDS}
-        body["metadata"] = {**cron["metadata"], **(body.get("metadata") or {})}
+        body["metadata"] = {**(body.get("metadata") or {}), **cron["metadata"]}
+        configurable = (body.get("config") or {}).get("configurable")
+        if isinstance(configurable, dict) and any(key in configurable for key in RESERVED_CONFIGURABLE_KEYS):
+            kept = {key: value for key, value in configurable.items() if key not in RESERVED_CONFIGURABLE_KEYS}
+            body["config"] = {**body["config"], "configurable": kept}
         if cron["thread_id"] is None:
             body["on_completion"] = cron["on_run_completed"] or "delete"
         return body
@@ -84,6 +104,7 @@ class CronScheduler:
         thread_id = cron["thread_id"]
         try:
             request = self._parse_run(self.run_body(cron), stateless=thread_id is None)
+            _as_caller(request, cron)
             active = await self._runs.create(thread_id, request)
         except ServiceError as exc:  # e.g. its thread is busy and multitask_strategy is 'reject'
             self._metrics.cron_fired("refused")

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import copy
 import uuid
+from dataclasses import replace
 from typing import Any
 
 from src.services.assistants.service import AssistantService
+from src.services.auth.filters import Visibility
 from src.services.crons.models import CronCreate, CronFilter, CronPage, CronPatch, CronRecord, CronSearch, NewCron
 from src.services.crons.repository import CronRepository
 from src.services.crons.schedule import Clock, next_run, zone
@@ -50,6 +52,11 @@ def not_found(cron_id: str) -> NotFound:
 
 
 class CronService:
+    """The /runs/crons API. `visible` (get, update, delete; `CronFilter.visible` for search and
+    count) is the caller's auth filter on a cron's metadata, applied in the repository's query: a
+    cron it hides is not found (404). Whether the caller may see a cron's thread is the web
+    layer's question (src/web/auth.py), asked before `create`."""
+
     def __init__(
         self,
         crons: CronRepository,
@@ -78,7 +85,7 @@ class CronService:
         if payload.get("webhook") is not None:
             self._webhooks.validate(payload["webhook"])
         zone(request.timezone)
-        cron_id = str(uuid.uuid4())
+        cron_id = request.cron_id or str(uuid.uuid4())
         # As in the LangGraph API: a cron's runs carry its id in config.configurable.cron_id.
         config = payload.setdefault("config", {})
         config.setdefault("configurable", {})["cron_id"] = cron_id
@@ -86,7 +93,8 @@ class CronService:
             "cron_id": cron_id,
             "assistant_id": assistant["assistant_id"],
             "thread_id": thread_id,
-            "user_id": None,
+            "user_id": request.user_id,
+            "caller": request.caller,
             "schedule": request.schedule,
             "timezone": request.timezone,
             "payload": payload,
@@ -102,13 +110,13 @@ class CronService:
         self._wakeup.notify()
         return public_cron(record)
 
-    async def get(self, cron_id: str) -> dict[str, Any]:
-        record = await self._crons.get_cron(parse_uuid(cron_id, "cron_id"))
+    async def get(self, cron_id: str, visible: Visibility | None = None) -> dict[str, Any]:
+        record = await self._crons.get_cron(parse_uuid(cron_id, "cron_id"), visible)
         if record is None:
             raise not_found(cron_id)
         return public_cron(record)
 
-    async def update(self, cron_id: str, patch: CronPatch) -> dict[str, Any]:
+    async def update(self, cron_id: str, patch: CronPatch, visible: Visibility | None = None) -> dict[str, Any]:
         if patch.payload.get("webhook") is not None:
             self._webhooks.validate(patch.payload["webhook"])
         if patch.timezone is not None:
@@ -144,14 +152,14 @@ class CronService:
             cron["payload"] = payload
             return cron
 
-        record = await self._crons.update_cron(parse_uuid(cron_id, "cron_id"), change)
+        record = await self._crons.update_cron(parse_uuid(cron_id, "cron_id"), change, visible)
         if record is None:
             raise not_found(cron_id)
         self._wakeup.notify()
         return public_cron(record)
 
-    async def delete(self, cron_id: str) -> None:
-        if not await self._crons.delete_cron(parse_uuid(cron_id, "cron_id")):
+    async def delete(self, cron_id: str, visible: Visibility | None = None) -> None:
+        if not await self._crons.delete_cron(parse_uuid(cron_id, "cron_id"), visible):
             raise not_found(cron_id)
 
     async def _assistant_filter(self, where: CronFilter) -> CronFilter | None:
@@ -166,7 +174,7 @@ class CronService:
                 assistant_id = (await self._assistants.resolve(where.assistant_id))["assistant_id"]
             except NotFound:
                 return None
-        return CronFilter(assistant_id, where.thread_id, where.enabled, where.metadata)
+        return replace(where, assistant_id=assistant_id)
 
     async def search(self, search: CronSearch) -> CronPage:
         where = await self._assistant_filter(search.where)

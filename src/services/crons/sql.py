@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from src.services.auth.sql import visible_condition
 from src.services.crons.models import SORT_FIELDS, SORT_ORDERS
 
 # Append-only, keyed by schema version (see src/services/schema.py). Never edit an entry
@@ -30,18 +31,22 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
         "CREATE INDEX crons_assistant_id_idx ON agent_server.crons (assistant_id)",
         "ALTER TABLE agent_server.crons ENABLE ROW LEVEL SECURITY",
     ),
+    # Auth: the caller a cron's runs execute as (NULL: none, as for crons made before auth).
+    4: ("ALTER TABLE agent_server.crons ADD COLUMN caller jsonb",),
 }
 
 CRON_COLUMNS = (
     "cron_id::text, assistant_id, thread_id::text, user_id, schedule, timezone, payload, metadata, "
-    "on_run_completed, enabled, end_time, next_run_date, created_at, updated_at"
+    "on_run_completed, enabled, end_time, next_run_date, created_at, updated_at, caller"
 )
 INSERT_CRON = (
     "INSERT INTO agent_server.crons (cron_id, assistant_id, thread_id, user_id, schedule, timezone, payload, "
-    "metadata, on_run_completed, enabled, end_time, next_run_date) "
-    f"VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING {CRON_COLUMNS}"
+    "metadata, on_run_completed, enabled, end_time, next_run_date, caller) "
+    f"VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING {CRON_COLUMNS}"
 )
-SELECT_CRON = f"SELECT {CRON_COLUMNS} FROM agent_server.crons WHERE cron_id = %s"
+# The caller's auth filter on the cron's metadata (src/services/auth/sql.py); NULL: none.
+CRON_VISIBLE = visible_condition("metadata", "%(visible)s", "%(visible_contains)s")
+SELECT_CRON = f"SELECT {CRON_COLUMNS} FROM agent_server.crons WHERE cron_id = %(cron_id)s AND {CRON_VISIBLE}"
 # A PATCH reads and writes the row under its lock: a scheduler claiming the cron meanwhile
 # skips it (SKIP LOCKED) instead of firing on what the PATCH is replacing.
 SELECT_CRON_FOR_UPDATE = f"{SELECT_CRON} FOR UPDATE"
@@ -50,12 +55,13 @@ UPDATE_CRON = (
     "on_run_completed = %s, enabled = %s, end_time = %s, next_run_date = %s, updated_at = now() "
     f"WHERE cron_id = %s RETURNING {CRON_COLUMNS}"
 )
-DELETE_CRON = "DELETE FROM agent_server.crons WHERE cron_id = %s"
+DELETE_CRON = f"DELETE FROM agent_server.crons WHERE cron_id = %(cron_id)s AND {CRON_VISIBLE}"
 CRON_FILTER = (
     "WHERE (%(assistant_id)s::text IS NULL OR assistant_id = %(assistant_id)s) "
     "AND (%(thread_id)s::uuid IS NULL OR thread_id = %(thread_id)s::uuid) "
     "AND (%(enabled)s::boolean IS NULL OR enabled = %(enabled)s) "
-    "AND (%(metadata)s::jsonb IS NULL OR metadata @> %(metadata)s::jsonb)"
+    "AND (%(metadata)s::jsonb IS NULL OR metadata @> %(metadata)s::jsonb) "
+    f"AND {CRON_VISIBLE}"
 )
 # ORDER BY cannot take parameters: one constant statement per allowed sort.
 SEARCH_CRONS = {

@@ -17,7 +17,10 @@ class CronWakeup:
         self._event.set()
 
     async def wait(self, timeout: float) -> None:
-        """Until notified or `timeout` seconds passed."""
+        """Until notified or `timeout` seconds passed. Not asyncio.wait_for: on Python 3.11 it swallows a
+        cancel that arrives as the event is set (a shutdown right after a cron was created then waited
+        for the scheduler task forever); asyncio.timeout lets the cancel through."""
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._event.wait(), timeout)
+            async with asyncio.timeout(timeout):
+                await self._event.wait()
         self._event.clear()
