@@ -10,6 +10,7 @@ from src.services.runs.repository import RunRecord
 from src.services.runs.request import RunRequest
 from src.services.runs.streams import RunStream
 from src.services.serialization import to_jsonable
+from src.services.waiting import wait_event
 
 
 @dataclass
@@ -38,6 +39,10 @@ class ActiveRun:
     handed_back: bool = False
     # Background work for the run: sharing its events with other processes, mirroring them.
     helpers: list[asyncio.Task[None]] = field(default_factory=list)
+    # While its events are shared (relay.share): how many are stored, and a signal when more are.
+    sharing: bool = False
+    stored_events: int = 0
+    events_written: asyncio.Event = field(default_factory=asyncio.Event)
 
     @property
     def run_id(self) -> str:
@@ -56,6 +61,17 @@ class ActiveRun:
         if not self.settled.is_set():
             self.stream.close()
             self.settled.set()
+
+    async def events_stored(self, timeout: float) -> None:
+        """Wait (at most `timeout` seconds) until every event published so far is stored for the
+        followers on other processes, if any follow. A follower that sees the run ended reads the
+        events left and stops: they must be stored before the run's end is written."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while self.sharing and self.stored_events < self.stream.length:
+            self.events_written.clear()
+            remaining = deadline - asyncio.get_running_loop().time()
+            if remaining <= 0 or not await wait_event(self.events_written, remaining):
+                return
 
     def stall(self, cause: BaseException) -> None:
         """The run's end cannot be written while the database is away: release its waiters."""

@@ -26,6 +26,8 @@ logger = logging.getLogger(__name__)
 T = TypeVar("T")
 # How often a run's end is written again while the database does not answer.
 RETRY_SECONDS = 0.25
+# How long a run's end waits for its last events to be stored for followers elsewhere.
+EVENTS_STORED_SECONDS = 5.0
 
 INTERRUPT_KEY = "__interrupt__"
 
@@ -87,6 +89,7 @@ class RunExecutor:
     async def settle_cancelled(self, active: ActiveRun, error: str) -> None:
         """Record a cancelled run: interrupted, or (rollback) gone with every checkpoint it wrote."""
         run_id, thread_id = active.record["run_id"], active.record["thread_id"]
+        await active.events_stored(EVENTS_STORED_SECONDS)
         if not active.rollback:
             await self.durably(
                 active, lambda: self._runs.finish_run(run_id, self._owner, "interrupted", "idle", error=error)
@@ -138,6 +141,7 @@ class RunExecutor:
             active.final = {"__error__": {"error": type(exc).__name__, "message": str(exc)}}
             active.failure = exc
             active.conclude("error")
+            await active.events_stored(EVENTS_STORED_SECONDS)
             failed = self.durably(
                 active, lambda: self._runs.finish_run(run_id, self._owner, "error", "error", error=message)
             )
@@ -152,6 +156,7 @@ class RunExecutor:
         active.final = {**values, "__interrupt__": interrupts} if interrupts and isinstance(values, dict) else values
         thread_status = "interrupted" if waiting else "idle"
         active.conclude("success")
+        await active.events_stored(EVENTS_STORED_SECONDS)
         await self.durably(
             active,
             lambda: self._runs.finish_run(

@@ -42,9 +42,12 @@ async def share(active: ActiveRun, runs: RunRepository, notifier: Notifier) -> N
     async def flush() -> None:
         if batch:
             await runs.append_events(run_id, batch)
+            active.stored_events = batch[-1].seq + 1
             batch.clear()
+            active.events_written.set()
             await notifier.send({"kind": "events", "run": run_id})
 
+    active.sharing = True
     try:
         async for item in active.stream.follow(0, idle=BATCH_SECONDS):
             if item is not None:
@@ -59,6 +62,9 @@ async def share(active: ActiveRun, runs: RunRepository, notifier: Notifier) -> N
             logger.exception("sharing the events of run %s failed", run_id)
         else:
             logger.warning("sharing the events of run %s stopped: the database is unavailable", run_id)
+    finally:
+        active.sharing = False
+        active.events_written.set()
 
 
 async def mirror(

@@ -377,8 +377,10 @@ class RunService:
                     active, str(message.get("reason") or "cancelled by request"), bool(message.get("rollback"))
                 )
         elif kind == "watch":
+            # Any run executed here, also one whose end is being written (no longer executing,
+            # not settled yet): its events are stored for the follower from the first one.
             active = self._active.get(run_id) or self._finished_run(run_id)
-            if active is not None and (active.executing_here or active.settled.is_set()) and active.task is not None:
+            if active is not None and active.task is not None:
                 self._share(active)
         elif kind == "claimed" and message.get("owner") != self._owner:
             active = self._active.get(run_id)
