@@ -149,7 +149,8 @@ def wait_settled(cluster: Cluster, timeout: float) -> float:
 def check_threads(cluster: Cluster, acknowledged: dict[str, list[tuple[str, str]]]) -> None:
     """Every acknowledged run succeeded; each thread holds each of its runs' inputs exactly once, in
     the order of its runs, and nothing else. `acknowledged`: thread -> [(run id, label)]."""
-    client = httpx.Client(base_url=cluster.servers[0].url, timeout=10)
+    live = [server for server in cluster.servers if server.process is not None and server.process.poll() is None]
+    client = httpx.Client(base_url=live[0].url, timeout=10)
     with cluster.db() as conn, client:
         for thread_id, runs in acknowledged.items():
             stored = thread_runs(conn, thread_id)
