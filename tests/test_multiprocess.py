@@ -252,13 +252,23 @@ def test_any_process_answers_about_a_run_another_executes(cluster):
     assert client_b.runs.get(thread_id, run_id)["status"] == "success"
     assert client_b.threads.get(thread_id)["status"] == "idle"
 
-    # The SDK's join_stream from C, of a run A executes, resumed with Last-Event-ID.
-    second = client_a.runs.create(thread_id, "slow", input={"steps": ["second"]}, config={"configurable": {"delay": 1}})
+    # The SDK's runs.stream on A, and its join_stream of the same run from C: the same events.
     client_c = get_sync_client(url=c, timeout=30)
-    parts = list(client_c.runs.join_stream(thread_id, second["run_id"], stream_mode=["values"]))
-    assert [part.event for part in parts] == ["metadata", "values", "values"], parts
-    assert parts[-1].data == {"steps": ["first", "step 2", "second", "step 4"]}
-    resumed = stream_events(b, f"/threads/{thread_id}/runs/{second['run_id']}/stream", last_event_id="1")
+    streamed = client_a.runs.stream(
+        thread_id, "slow", input={"steps": ["second"]}, config={"configurable": {"delay": 1}}, stream_mode="values"
+    )
+    first_part = next(streamed)
+    assert first_part.event == "metadata"
+    second_id = first_part.data["run_id"]
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        joined = pool.submit(lambda: list(client_c.runs.join_stream(thread_id, second_id, stream_mode=["values"])))
+        parts = [first_part, *streamed]
+        assert [part.event for part in parts] == ["metadata", "values", "values"], parts
+        assert parts[-1].data == {"steps": ["first", "step 2", "second", "step 4"]}
+        assert [(part.event, part.data) for part in joined.result(timeout=20)] == [
+            (part.event, part.data) for part in parts
+        ]
+    resumed = stream_events(b, f"/threads/{thread_id}/runs/{second_id}/stream", last_event_id="1")
     assert [(event, data) for _, event, data in resumed] == [("values", parts[-1].data)]
 
     # A thread stream on B sees a run created on A, from start to end.
@@ -491,7 +501,19 @@ def _chaos(cluster: Cluster, seconds: float) -> None:
         server.wait_ready()
     took = wait_settled(cluster, 60)
     total = sum(len(runs) for runs in acknowledged.values())
-    print(f"chaos: {kills} kills, {total} runs acknowledged, {refused} refused, settled {took:.1f} s after")
+    with cluster.db() as conn:
+        resumed = conn.execute("SELECT count(*) FROM agent_server.runs WHERE attempt > 1").fetchone()
+    print(
+        f"chaos: {kills} kills, {total} runs acknowledged ({resumed[0] if resumed else 0} taken over), "
+        f"{refused} refused, "
+        f"settled {took:.1f} s after"
+    )
     assert not unexpected, unexpected
     assert kills >= 8 and total >= 60, (kills, total)
+    assert resumed is not None and resumed[0] >= 1  # the kills did land on runs
+    # Any process joins any of those runs: the thread's values, each run's turn in them.
+    for thread_id, runs in acknowledged.items():
+        for run_id, label in rng.sample(runs, min(3, len(runs))):
+            values = httpx.get(f"{rng.choice(cluster.servers).url}/threads/{thread_id}/runs/{run_id}/join").json()
+            assert label in values["steps"], (label, values)
     check_threads(cluster, acknowledged)
