@@ -342,6 +342,28 @@ def test_cancel_from_another_process_interrupts_or_rolls_back(cluster):
     after = client_b.runs.wait(thread_id, "slow", input={"steps": ["after"]}, config={"configurable": {"delay": 0}})
     assert after["steps"] == ["kept", "step 2", "cut", "b", "after", "step 6"]
 
+    # multitask_strategy from B replaces a run A executes: interrupt keeps its input, rollback does not.
+    for strategy, expected in (("interrupt", ["old interrupt"]), ("rollback", [])):
+        old = client_a.runs.create(
+            thread_id, "slow", input={"steps": [f"old {strategy}"]}, config={"configurable": {"delay": 30}}
+        )
+        time.sleep(0.5)
+        before = client_b.threads.get_state(thread_id)["values"]["steps"][:-1]
+        new = client_b.runs.wait(
+            thread_id,
+            "slow",
+            input={"steps": [f"new {strategy}"]},
+            config={"configurable": {"delay": 0}},
+            multitask_strategy=strategy,
+        )
+        assert new["steps"] == [*before, *expected, f"new {strategy}", f"step {len(before) + len(expected) + 2}"]
+        if strategy == "interrupt":
+            assert client_a.runs.get(thread_id, old["run_id"])["status"] == "interrupted"
+        else:
+            with pytest.raises(httpx.HTTPStatusError):
+                client_a.runs.get(thread_id, old["run_id"])
+        assert client_a.threads.get(thread_id)["status"] == "idle"
+
 
 @pytest.mark.timeout(120)
 def test_rollback_of_a_run_whose_process_was_killed(cluster_database):
