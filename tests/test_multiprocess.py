@@ -167,6 +167,17 @@ def check_threads(cluster: Cluster, acknowledged: dict[str, list[tuple[str, str]
             assert state["values"]["steps"] == steps and state["next"] == []
 
 
+def wait_for_input(url: str, thread_id: str, label: str, timeout: float = 10.0) -> None:
+    """Wait until a running `slow` run's input `label` is checkpointed (its node now sleeps)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        state = httpx.get(f"{url}/threads/{thread_id}/state", timeout=10).json()
+        if (state.get("values") or {}).get("steps", [None])[-1] == label:
+            return
+        assert time.monotonic() < deadline, state
+        time.sleep(0.05)
+
+
 def read_sse(response: httpx.Response) -> Iterator[tuple[str | None, str, Any]]:
     """(id, event, data) of a server-sent event stream, heartbeats skipped."""
     event_id, event, data = None, "message", []
@@ -287,7 +298,7 @@ def test_any_process_answers_about_a_run_another_executes(cluster):
     follower.start()
     assert started.wait(10)
     time.sleep(0.3)
-    third = client_a.runs.create(thread_id, "slow", input={"steps": ["third"]}, config={"configurable": {"delay": 1}})
+    third = client_a.runs.create(thread_id, "slow", input={"steps": ["third"]}, config={"configurable": {"delay": 1.5}})
     follower.join(20)
     assert not follower.is_alive(), seen
     events = [event for _, event, _ in seen]
@@ -307,7 +318,7 @@ def test_cancel_from_another_process_interrupts_or_rolls_back(cluster):
 
     # Interrupt: the run ends interrupted, what it wrote stays, the thread is idle again.
     run = client_a.runs.create(thread_id, "slow", input={"steps": ["cut"]}, config={"configurable": {"delay": 30}})
-    time.sleep(0.5)
+    wait_for_input(b, thread_id, "cut")
     began = time.monotonic()
     client_b.runs.cancel(thread_id, run["run_id"], wait=True, action="interrupt")
     assert time.monotonic() - began < 5
@@ -319,8 +330,7 @@ def test_cancel_from_another_process_interrupts_or_rolls_back(cluster):
 
     # Rollback: the run is gone, and with it every checkpoint it wrote.
     run = client_a.runs.create(thread_id, "slow", input={"steps": ["undone"]}, config={"configurable": {"delay": 30}})
-    time.sleep(0.5)
-    assert client_b.threads.get_state(thread_id)["values"]["steps"][-1] == "undone"
+    wait_for_input(b, thread_id, "undone")
     client_b.runs.cancel(thread_id, run["run_id"], wait=True, action="rollback")
     with pytest.raises(httpx.HTTPStatusError) as gone:
         client_a.runs.get(thread_id, run["run_id"])
@@ -347,7 +357,7 @@ def test_cancel_from_another_process_interrupts_or_rolls_back(cluster):
         old = client_a.runs.create(
             thread_id, "slow", input={"steps": [f"old {strategy}"]}, config={"configurable": {"delay": 30}}
         )
-        time.sleep(0.5)
+        wait_for_input(b, thread_id, f"old {strategy}")
         before = client_b.threads.get_state(thread_id)["values"]["steps"][:-1]
         new = client_b.runs.wait(
             thread_id,
@@ -381,7 +391,7 @@ def test_rollback_of_a_run_whose_process_was_killed(cluster_database):
             """A run A executes when A is killed."""
             response = httpx.post(f"{cluster.servers[0].url}/threads/{thread_id}/runs", json=slow("undone", 30))
             assert response.status_code == 200 and response.json()["status"] == "running", response.text
-            time.sleep(0.5)  # its input is checkpointed
+            wait_for_input(b, thread_id, "undone")  # it holds a checkpoint
             cluster.kill(0)
             return response.json()["run_id"]
 
@@ -430,13 +440,13 @@ def test_sigkill_mid_load_loses_no_run_and_duplicates_no_turn(cluster):
         for n in range(3):
             for thread_id in threads:
                 label = f"{thread_id[:8]} {n}"
-                response = http.post(f"/threads/{thread_id}/runs", json=slow(label, 0.8))
+                response = http.post(f"/threads/{thread_id}/runs", json=slow(label, 1))
                 assert response.status_code == 200, response.text
                 acknowledged[thread_id].append((response.json()["run_id"], label))
-    time.sleep(0.4)  # the first run of each thread executes on A now
+    time.sleep(0.3)  # the first run of each thread executes on A now
     cluster.kill(0)
     killed_at = time.monotonic()
-    # Three runs of 0.8 s per thread, one after another, after the lease lapsed.
+    # Three runs of 1 s per thread, one after another, after the lease lapsed.
     took = wait_settled(cluster, LEASE + 15)
     check_threads(cluster, acknowledged)
     with cluster.db() as conn:
