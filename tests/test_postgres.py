@@ -159,18 +159,18 @@ async def test_the_queue_hands_a_run_whose_lease_lapsed_to_another_process(pg_ur
     second = await runs.create_run(new_run(thread_id), "process-a", 0.3, {"graph_id": "agent"})
     assert (first["status"], first["attempt"], second["status"]) == ("running", 1, "pending")
     assert await runs.claim("process-b", 5.0) is None  # one run per thread at a time
-    assert await runs.sweep(3) == []  # the lease still holds
+    assert await runs.sweep(3, "sweeper", 5.0) == []  # the lease still holds
     await asyncio.sleep(0.4)
-    swept = await runs.sweep(3)
+    swept = await runs.sweep(3, "sweeper", 5.0)
     assert [(run.run_id, run.status) for run in swept] == [(first["run_id"], "pending")]
     assert (await threads.get_thread(thread_id))["status"] == "busy"
     # B takes the run A left, before the one queued after it.
     taken = await runs.claim("process-b", 5.0)
     assert (taken["run_id"], taken["owner"], taken["attempt"]) == (first["run_id"], "process-b", 2)
     # A, back from a freeze, owns nothing and cannot write the run's end.
-    assert await runs.renew("process-a", 5.0) == set()
+    assert await runs.renew("process-a", 5.0) == {}
     assert not await runs.finish_run(first["run_id"], "process-a", "success", "idle")
-    assert await runs.renew("process-b", 5.0) == {first["run_id"]}
+    assert await runs.renew("process-b", 5.0) == {first["run_id"]: None}
     assert await runs.finish_run(first["run_id"], "process-b", "success", "idle")
     assert (await runs.get_run(first["run_id"]))["status"] == "success"
     assert (await runs.claim("process-b", 5.0))["run_id"] == second["run_id"]
@@ -185,15 +185,40 @@ async def test_a_run_cut_short_max_attempts_times_ends_in_error(pg_url):
     run = await runs.create_run(new_run(thread_id), "process-a", 0.05, {"graph_id": "agent"})
     for attempt in (2, 3):
         await asyncio.sleep(0.1)
-        assert [swept.status for swept in await runs.sweep(3)] == ["pending"]
+        assert [swept.status for swept in await runs.sweep(3, "sweeper", 5.0)] == ["pending"]
         taken = await runs.claim(f"process-{attempt}", 0.05)
         assert taken["attempt"] == attempt
     await asyncio.sleep(0.1)
-    assert [swept.status for swept in await runs.sweep(3)] == ["error"]
+    assert [swept.status for swept in await runs.sweep(3, "sweeper", 5.0)] == ["error"]
     record = await runs.get_run(run["run_id"])
     assert record["status"] == "error" and "cut short 3 times" in record["error"] and record["owner"] is None
     thread = await threads.get_thread(thread_id)
     assert thread["status"] == "error" and "cut short 3 times" in thread["error"]
+    await shutdown(container)
+
+
+async def test_a_run_whose_rollback_was_asked_is_swept_to_the_sweeper_which_rolls_it_back(pg_url):
+    container = make_container(pg_url)
+    threads, runs = await provide(container.thread_repository), await provide(container.run_repository)
+    thread_id = str(uuid.uuid4())
+    await threads.create_thread(thread_id, {})
+    run = await runs.create_run(new_run(thread_id), "process-a", 0.05, {"graph_id": "agent"})
+    queued = await runs.create_run(new_run(thread_id), "process-a", 0.05, {"graph_id": "agent"})
+    assert await runs.ask_cancel(run["run_id"], "rollback") == "process-a"
+    assert await runs.renew("process-a", 0.05) == {run["run_id"]: "rollback"}  # heard without a message
+    await asyncio.sleep(0.1)  # process A died
+    swept = await runs.sweep(3, "sweeper", 5.0)
+    assert [(s.run_id, s.thread_id, s.status) for s in swept] == [(run["run_id"], thread_id, "rollback")]
+    # Held by the sweeper (its checkpoints are not deleted yet): the queued run may not start.
+    record = await runs.get_run(run["run_id"])
+    assert (record["status"], record["owner"]) == ("running", "sweeper")
+    assert (await threads.get_thread(thread_id))["status"] == "busy"
+    assert await runs.claim("process-b", 5.0) is None
+    assert not await runs.roll_back(run["run_id"], "process-a")
+    assert await runs.roll_back(run["run_id"], "sweeper")
+    assert await runs.get_run(run["run_id"]) is None
+    assert (await threads.get_thread(thread_id))["status"] == "idle"
+    assert (await runs.claim("process-b", 5.0))["run_id"] == queued["run_id"]
     await shutdown(container)
 
 

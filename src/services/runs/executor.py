@@ -95,9 +95,16 @@ class RunExecutor:
             return
         # Rollback: as if the run had never been made.
         deleted = await self.durably(active, lambda: delete_run_checkpoints(self._checkpointer, thread_id, run_id))
-        await self.durably(active, lambda: self._runs.finish_run(run_id, self._owner, "interrupted", "idle"))
-        await self.durably(active, lambda: self._runs.delete_run(run_id))
+        await self.durably(active, lambda: self._runs.roll_back(run_id, self._owner))
         logger.info("run %s rolled back (%d checkpoints deleted)", run_id, deleted)
+
+    async def roll_back(self, run_id: str, thread_id: str) -> None:
+        """Roll back a run this process holds but does not execute: one whose process died after
+        its rollback was asked (the sweep gave it to this one). Its checkpoints go first: the next
+        run of its thread may start as soon as the run is gone."""
+        deleted = await delete_run_checkpoints(self._checkpointer, thread_id, run_id)
+        if await self._runs.roll_back(run_id, self._owner):
+            logger.info("run %s rolled back here after its process stopped (%d checkpoints deleted)", run_id, deleted)
 
     async def hand_back(self, active: ActiveRun) -> None:
         """The server is stopping: the run goes back to the queue, to be resumed by another process."""

@@ -36,6 +36,7 @@ from src.services.runs.sql import (
     NOTIFY,
     RELEASE_RUN,
     RENEW_LEASES,
+    ROLL_BACK_RUN,
     SELECT_ACTIVE_RUNS,
     SELECT_ACTIVE_THREAD_RUNS,
     SELECT_EVENTS,
@@ -76,7 +77,10 @@ class RunRecord(NewRun):
 @dataclass(frozen=True)
 class Swept:
     run_id: str
-    status: str  # pending (taken again later), error (gave up) or interrupted (cancelled)
+    thread_id: str
+    # pending (taken again later), error (gave up), interrupted (cancelled), or rollback: its
+    # rollback was asked, and the sweeping process now holds it to roll it back.
+    status: str
 
 
 @dataclass(frozen=True)
@@ -107,12 +111,15 @@ class RunRepository(ABC):
         pending run) for `owner`; None when there is none."""
 
     @abstractmethod
-    async def renew(self, owner: str, lease: float) -> set[str]:
-        """Extend the leases of `owner`'s running runs; return the ids it still owns."""
+    async def renew(self, owner: str, lease: float) -> dict[str, str | None]:
+        """Extend the leases of `owner`'s running runs; return the ids it still owns, each with the
+        cancel action asked for it (None: none)."""
 
     @abstractmethod
-    async def sweep(self, max_attempts: int) -> list[Swept]:
-        """Settle running runs whose lease lapsed: pending again, or error after max_attempts."""
+    async def sweep(self, max_attempts: int, owner: str, lease: float) -> list[Swept]:
+        """Settle running runs whose lease lapsed: pending again, or error after max_attempts,
+        interrupted when a cancel was asked; a run whose rollback was asked is taken by `owner`
+        under a lease, for it to roll the run back (status `rollback`)."""
 
     @abstractmethod
     async def finish_run(
@@ -127,6 +134,11 @@ class RunRepository(ABC):
     ) -> bool:
         """Record how the run ended and its thread's state after it (values kept unless given),
         if `owner` still holds it; False when it does not (another process took it over)."""
+
+    @abstractmethod
+    async def roll_back(self, run_id: str, owner: str | None) -> bool:
+        """Delete a cancelled run `owner` holds (its checkpoints deleted before) and make its thread
+        idle; False when `owner` does not hold it."""
 
     @abstractmethod
     async def release(self, run_id: str, owner: str) -> bool:
@@ -243,10 +255,11 @@ class MemoryRunRepository(RunRepository):
             return cast(RunRecord, copy.deepcopy(run))
         return None
 
-    async def renew(self, owner: str, lease: float) -> set[str]:
-        return {run_id for run_id, run in self._tables.runs.items() if run["owner"] == owner}
+    async def renew(self, owner: str, lease: float) -> dict[str, str | None]:
+        runs = self._tables.runs.items()
+        return {run_id: run["cancel"] for run_id, run in runs if run["owner"] == owner and run["status"] == "running"}
 
-    async def sweep(self, max_attempts: int) -> list[Swept]:
+    async def sweep(self, max_attempts: int, owner: str, lease: float) -> list[Swept]:
         return []
 
     async def finish_run(
@@ -270,6 +283,15 @@ class MemoryRunRepository(RunRepository):
                 thread["values"] = values
             if interrupts is not None:
                 thread["interrupts"] = interrupts
+        return True
+
+    async def roll_back(self, run_id: str, owner: str | None) -> bool:
+        run = self._tables.runs.get(run_id)
+        if run is None or run["owner"] != owner:
+            return False
+        del self._tables.runs[run_id]
+        if (thread := self._tables.threads.get(run["thread_id"])) is not None:
+            thread["status"], thread["error"], thread["updated_at"] = "idle", None, now()
         return True
 
     async def release(self, run_id: str, owner: str) -> bool:
@@ -393,12 +415,18 @@ class PostgresRunRepository(PostgresRecords, RunRepository):
         except psycopg.errors.UniqueViolation:
             return None  # a run of that thread started elsewhere at the same moment: try again later
 
-    async def renew(self, owner: str, lease: float) -> set[str]:
-        return {row["run_id"] for row in await self.all(RENEW_LEASES, (lease, owner))}
+    async def renew(self, owner: str, lease: float) -> dict[str, str | None]:
+        return {row["run_id"]: row["cancel"] for row in await self.all(RENEW_LEASES, (lease, owner))}
 
-    async def sweep(self, max_attempts: int) -> list[Swept]:
-        params = {"max_attempts": max_attempts, "gave_up": GAVE_UP.format(attempts=max_attempts)}
-        return [Swept(row["run_id"], row["status"]) for row in await self.all(SWEEP_EXPIRED, params)]
+    async def sweep(self, max_attempts: int, owner: str, lease: float) -> list[Swept]:
+        params = {
+            "max_attempts": max_attempts,
+            "gave_up": GAVE_UP.format(attempts=max_attempts),
+            "owner": owner,
+            "lease": lease,
+        }
+        rows = await self.all(SWEEP_EXPIRED, params)
+        return [Swept(row["run_id"], row["thread_id"], row["status"]) for row in rows]
 
     async def finish_run(
         self,
@@ -427,6 +455,10 @@ class PostgresRunRepository(PostgresRecords, RunRepository):
             ),
         )
         return row is not None
+
+    async def roll_back(self, run_id: str, owner: str | None) -> bool:
+        message = json.dumps({"kind": "finished", "run": run_id})
+        return await self.one(ROLL_BACK_RUN, (run_id, owner, CHANNEL, message)) is not None
 
     async def release(self, run_id: str, owner: str) -> bool:
         return await self.execute(RELEASE_RUN, (run_id, owner)) > 0

@@ -26,14 +26,14 @@ from src.services.assistants.service import AssistantService
 from src.services.database import one_line, unavailable_cause
 from src.services.errors import Conflict, InvalidRequest, NotFound, ThreadBusy
 from src.services.logcontext import log_context
-from src.services.persistence import Checkpointer, ErasableCheckpointer
+from src.services.persistence import Checkpointer, ErasableCheckpointer, delete_run_checkpoints
 from src.services.runs.active import ActiveRun, public_run
 from src.services.runs.executor import RunExecutor
 from src.services.runs.follower import ThreadFollower, thread_event_id
 from src.services.runs.notifier import Notifier
 from src.services.runs.observer import NoRunObserver, RunObserver
 from src.services.runs.relay import EventShare, mirror
-from src.services.runs.repository import ACTIVE, NewRun, RunRecord, RunRepository
+from src.services.runs.repository import ACTIVE, NewRun, RunRecord, RunRepository, Swept
 from src.services.runs.request import THREAD_STREAM_MODES, CancelSelection, RunRequest, apply_assistant
 from src.services.runs.streams import HEARTBEAT_SECONDS, RunStream, StreamEvent
 from src.services.runs.worker import QueueSettings, RunWorker, Slots
@@ -101,7 +101,17 @@ class RunService:
         self._owner = owner
         self._observer = observer or NoRunObserver()
         self._slots = Slots(limits.max_concurrency)
-        self._worker = RunWorker(runs, owner, queue, self._slots, self._claimed, self._executing, self._lost)
+        self._worker = RunWorker(
+            runs,
+            owner,
+            queue,
+            self._slots,
+            self._claimed,
+            self._executing,
+            self._lost,
+            self._cancel_asked,
+            self._roll_back_swept,
+        )
         # Runs this process created, executes or follows for a client, until they end.
         self._active: dict[str, ActiveRun] = {}
         self._finished: OrderedDict[str, tuple[float, ActiveRun]] = OrderedDict()
@@ -272,6 +282,17 @@ class RunService:
             active.handed_back = True
             active.task.cancel()
 
+    def _cancel_asked(self, run_id: str, action: str) -> None:
+        """A cancel of a run executing here, asked from another process, read from its row."""
+        active = self._active.get(run_id)
+        if active is not None and active.executing_here:
+            self._interrupt(active, "cancelled by request", action == "rollback")
+
+    def _roll_back_swept(self, swept: Swept) -> None:
+        """The sweep gave this process a run to roll back (its own process died after the rollback
+        was asked). Should this fail, the run's lease lapses and a later sweep tries again."""
+        self._in_background(self._executor.roll_back(swept.run_id, swept.thread_id), f"roll back run {swept.run_id}")
+
     async def _run(self, active: ActiveRun) -> None:
         run_id, thread_id = active.run_id, active.thread_id
         status, error = "success", None
@@ -377,8 +398,10 @@ class RunService:
                     active, str(message.get("reason") or "cancelled by request"), bool(message.get("rollback"))
                 )
         elif kind == "watch":
+            # Any run executed here, also one whose end is being written (no longer executing,
+            # not settled yet): its events are stored for the follower from the first one.
             active = self._active.get(run_id) or self._finished_run(run_id)
-            if active is not None and (active.executing_here or active.settled.is_set()) and active.task is not None:
+            if active is not None and active.task is not None:
                 self._share(active)
         elif kind == "claimed" and message.get("owner") != self._owner:
             active = self._active.get(run_id)
@@ -660,6 +683,11 @@ class RunService:
         if active is not None and active.executing_here:
             self._interrupt(active, reason, rollback)
             return
+        if rollback and record["status"] == "pending":
+            # A run waiting again after its process died holds the checkpoints it wrote. They go
+            # before it stops waiting: the next run of its thread may start at once, from them.
+            # Taken meanwhile, it is no longer pending: its owner then rolls it back (below).
+            await delete_run_checkpoints(self._checkpointer, record["thread_id"], run_id)
         if await self._runs.cancel_pending(run_id, reason):
             if rollback:
                 await self._runs.delete_run(run_id)

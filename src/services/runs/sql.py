@@ -139,13 +139,18 @@ thread AS (
 )
 SELECT * FROM claimed
 """
-# The owner's heartbeat: every run it executes keeps its lease; the ids say which it still owns.
+# The owner's heartbeat: every run it executes keeps its lease; the ids say which it still owns,
+# and `cancel` which of them someone asked to cancel (should the `cancel` message be lost).
 RENEW_LEASES = (
     "UPDATE agent_server.runs SET lease_until = now() + %s * interval '1 second' "
-    "WHERE owner = %s AND status = 'running' RETURNING run_id::text"
+    "WHERE owner = %s AND status = 'running' RETURNING run_id::text, cancel"
 )
 # Runs whose lease lapsed: back to pending (resumed elsewhere) or, after max_attempts,
 # error; a run whose cancellation was asked is interrupted instead. Their threads follow.
+# A run whose rollback was asked stays running, taken by the sweeping process under a lease
+# of its own: the checkpoints it wrote must go before the next run of its thread may start
+# (it would start from them), and the sweeper deletes them (no SQL can), then the run
+# (ROLL_BACK_RUN). Should the sweeper die meanwhile, its lease lapses and another one does it.
 SWEEP_EXPIRED = """
 WITH expired AS (
     SELECT run_id FROM agent_server.runs
@@ -154,21 +159,25 @@ WITH expired AS (
 ),
 swept AS (
     UPDATE agent_server.runs r
-    SET status = CASE WHEN r.cancel IS NOT NULL THEN 'interrupted'
+    SET status = CASE WHEN r.cancel = 'rollback' THEN 'running'
+                      WHEN r.cancel IS NOT NULL THEN 'interrupted'
                       WHEN r.attempt >= %(max_attempts)s THEN 'error' ELSE 'pending' END,
         error = CASE WHEN r.cancel IS NOT NULL THEN 'cancelled by request'
                      WHEN r.attempt >= %(max_attempts)s THEN %(gave_up)s ELSE r.error END,
-        owner = NULL, lease_until = NULL, updated_at = now()
+        owner = CASE WHEN r.cancel = 'rollback' THEN %(owner)s END,
+        lease_until = CASE WHEN r.cancel = 'rollback' THEN now() + %(lease)s * interval '1 second' END,
+        updated_at = now()
     FROM expired WHERE r.run_id = expired.run_id
     RETURNING r.run_id::text, r.thread_id, r.status, r.error
 ),
 threads AS (
     UPDATE agent_server.threads t
-    SET status = CASE WHEN s.status = 'error' THEN 'error' WHEN s.status = 'pending' THEN 'busy' ELSE 'idle' END,
+    SET status = CASE WHEN s.status = 'error' THEN 'error' WHEN s.status IN ('pending', 'running') THEN 'busy'
+                      ELSE 'idle' END,
         error = CASE WHEN s.status = 'error' THEN s.error ELSE NULL END, updated_at = now()
     FROM swept s WHERE t.thread_id = s.thread_id
 )
-SELECT run_id, status FROM swept
+SELECT run_id, thread_id::text, CASE WHEN status = 'running' THEN 'rollback' ELSE status END AS status FROM swept
 """
 # How a run ended and its thread's state after it, if `owner` still holds it (a process that
 # lost its lease must not overwrite the run another process took over). The other processes
@@ -185,6 +194,25 @@ thread AS (
     UPDATE agent_server.threads t
     SET status = %s, "values" = coalesce(%s, "values"), interrupts = coalesce(%s, interrupts), error = %s,
         updated_at = now()
+    FROM run WHERE t.thread_id = run.thread_id
+)
+SELECT run.thread_id::text,
+    (SELECT pg_notify(%s, %s) WHERE run.watched OR EXISTS (
+        SELECT 1 FROM agent_server.runs p WHERE p.thread_id = run.thread_id AND p.status = 'pending'
+    )) IS NOT NULL AS notified
+FROM run
+"""
+# A cancelled run rolled back by the process that holds it: gone, as if it had never been made
+# (its checkpoints deleted before), its thread idle again. Its events go with it (cascade); the
+# notification tells its followers elsewhere and wakes the workers when a run of the thread waits.
+# Parameters: run id, owner, the channel and the notification's payload.
+ROLL_BACK_RUN = """
+WITH run AS (
+    DELETE FROM agent_server.runs WHERE run_id = %s AND owner IS NOT DISTINCT FROM %s
+    RETURNING thread_id, watched
+),
+thread AS (
+    UPDATE agent_server.threads t SET status = 'idle', error = NULL, updated_at = now()
     FROM run WHERE t.thread_id = run.thread_id
 )
 SELECT run.thread_id::text,

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from src.services.database import one_line, unavailable_cause
-from src.services.runs.repository import RunRecord, RunRepository
+from src.services.runs.repository import RunRecord, RunRepository, Swept
 from src.services.waiting import wait_event
 
 logger = logging.getLogger(__name__)
@@ -72,6 +72,8 @@ class RunWorker:
         on_claimed: Callable[[RunRecord], None],
         executing: Callable[[], set[str]],
         on_lost: Callable[[str], None],
+        on_cancel: Callable[[str, str], None],
+        on_roll_back: Callable[[Swept], None],
     ) -> None:
         self._runs = runs
         self._owner = owner
@@ -80,6 +82,8 @@ class RunWorker:
         self._on_claimed = on_claimed
         self._executing = executing
         self._on_lost = on_lost
+        self._on_cancel = on_cancel
+        self._on_roll_back = on_roll_back
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._trouble: dict[str, str] = {}  # loop -> the outage it logged, once
@@ -159,13 +163,22 @@ class RunWorker:
         self._recovered("keep leases")
         # Runs this process still executes but no longer owns were taken over elsewhere
         # (its lease lapsed while it was frozen or cut off): stop them, write nothing.
-        for run_id in (executing & self._executing()) - owned:
+        for run_id in (executing & self._executing()) - owned.keys():
             self._on_lost(run_id)
+        # A cancel asked from another process whose message never came (this process's
+        # listening connection was being re-established): carried out a heartbeat later.
+        for run_id, action in owned.items():
+            if action is not None and run_id in executing:
+                self._on_cancel(run_id, action)
 
     async def _sweep(self) -> None:
-        swept = await self._runs.sweep(self._settings.max_attempts)
+        swept = await self._runs.sweep(self._settings.max_attempts, self._owner, self._settings.lease_seconds)
         self._recovered("keep leases")
         for run in swept:
-            logger.warning("run %s: its lease lapsed; it is now %s", run.run_id, run.status)
+            if run.status == "rollback":
+                logger.warning("run %s: its lease lapsed after its rollback was asked; rolling it back", run.run_id)
+                self._on_roll_back(run)
+            else:
+                logger.warning("run %s: its lease lapsed; it is now %s", run.run_id, run.status)
         if any(run.status == "pending" for run in swept):
             self.wake()
