@@ -34,6 +34,13 @@ BATCH_EVENTS = 200
 MIRROR_POLL_SECONDS = 1.0
 
 
+def start_sharing(active: ActiveRun, runs: RunRepository, notifier: Notifier) -> None:
+    """Share a run executed here with its followers elsewhere, unless it is shared already."""
+    if not any(task.get_name() == "share" for task in active.helpers):
+        active.sharing = True  # from now, not once the task first runs: the run's end waits for it
+        active.helpers.append(asyncio.create_task(share(active, runs, notifier), name="share"))
+
+
 async def share(active: ActiveRun, runs: RunRepository, notifier: Notifier) -> None:
     """Write a run's events, from the first one, to run_events until its stream ends."""
     run_id = active.record["run_id"]
