@@ -169,7 +169,12 @@ class Container(containers.DeclarativeContainer):
         ),
     )
     run_executor = providers.Singleton(
-        RunExecutor, graphs=graphs, runs=run_repository, checkpointer=checkpointer, owner=owner
+        RunExecutor,
+        graphs=graphs,
+        runs=run_repository,
+        checkpointer=checkpointer,
+        notifier=run_notifier,
+        owner=owner,
     )
     run_service = providers.Resource(
         init_run_service,

@@ -309,6 +309,41 @@ def test_any_process_answers_about_a_run_another_executes(cluster):
 
 
 @pytest.mark.timeout(120)
+def test_a_stream_from_any_process_at_any_moment_of_a_run_gets_every_event_or_a_404(cluster):
+    """Streams opened from random processes at random moments around a run's end: each gets the
+    run's events through its final values, or (the run ended before anyone elsewhere followed it,
+    its events never stored) a 404. Never a stream cut short, never an empty one."""
+    rng = random.Random()
+    urls = [server.url for server in cluster.servers]
+    threads = [new_thread(urls[0]) for _ in range(3)]
+    problems: list[Any] = []
+    outcomes: list[str] = []
+
+    def drive(thread_id: str) -> None:
+        for n in range(12):
+            label = f"{thread_id[:8]} {n}"
+            created = httpx.post(f"{rng.choice(urls)}/threads/{thread_id}/runs", json=slow(label, 0.3), timeout=10)
+            run_id = created.json()["run_id"]
+            time.sleep(rng.uniform(0.15, 0.45))  # about when the run ends
+            url = rng.choice(urls)
+            with httpx.stream("GET", f"{url}/threads/{thread_id}/runs/{run_id}/stream", timeout=30) as response:
+                if response.status_code == 404:
+                    outcomes.append("404")
+                    continue
+                events = list(read_sse(response))
+            outcomes.append("events")
+            if [event for _, event, _ in events] != ["metadata", "values", "values"]:
+                problems.append((label, url, events))
+            elif events[-1][2]["steps"][-2:] != [label, f"step {2 * n + 2}"]:
+                problems.append((label, url, events))
+
+    with concurrent.futures.ThreadPoolExecutor(len(threads)) as pool:
+        list(pool.map(drive, threads))
+    assert not problems, problems
+    assert outcomes.count("events") >= 6, outcomes  # enough of them caught the run in progress
+
+
+@pytest.mark.timeout(120)
 def test_cancel_from_another_process_interrupts_or_rolls_back(cluster):
     a, b, _ = (server.url for server in cluster.servers)
     client_a, client_b = get_sync_client(url=a, timeout=30), get_sync_client(url=b, timeout=30)

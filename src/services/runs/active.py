@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -11,6 +10,7 @@ from src.services.runs.repository import RunRecord
 from src.services.runs.request import RunRequest
 from src.services.runs.streams import RunStream
 from src.services.serialization import to_jsonable
+from src.services.waiting import wait_event
 
 
 @dataclass
@@ -39,8 +39,10 @@ class ActiveRun:
     handed_back: bool = False
     # Background work for the run: sharing its events with other processes, mirroring them.
     helpers: list[asyncio.Task[None]] = field(default_factory=list)
-    # Set while its events are shared with other processes: the run's end waits for them.
-    events_written: Callable[[], Awaitable[bool]] | None = None
+    # While its events are shared (relay.share): how many are stored, and a signal when more are.
+    sharing: bool = False
+    stored_events: int = 0
+    events_written: asyncio.Event = field(default_factory=asyncio.Event)
 
     @property
     def run_id(self) -> str:
@@ -49,12 +51,6 @@ class ActiveRun:
     @property
     def thread_id(self) -> str:
         return str(self.record["thread_id"])
-
-    async def share_all_events(self) -> None:
-        """Before the run's end is recorded: followers on other processes that see the end
-        must find every event already written."""
-        if self.events_written is not None:
-            await self.events_written()
 
     def conclude(self, status: str) -> None:
         if not self.concluded.is_set():
@@ -65,6 +61,17 @@ class ActiveRun:
         if not self.settled.is_set():
             self.stream.close()
             self.settled.set()
+
+    async def events_stored(self, timeout: float) -> None:
+        """Wait (at most `timeout` seconds) until every event published so far is stored for the
+        followers on other processes, if any follow. A follower that sees the run ended reads the
+        events left and stops: they must be stored before the run's end is written."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while self.sharing and self.stored_events < self.stream.length:
+            self.events_written.clear()
+            remaining = deadline - asyncio.get_running_loop().time()
+            if remaining <= 0 or not await wait_event(self.events_written, remaining):
+                return
 
     def stall(self, cause: BaseException) -> None:
         """The run's end cannot be written while the database is away: release its waiters."""

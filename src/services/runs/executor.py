@@ -7,6 +7,7 @@ executes it and records how it ended.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -18,6 +19,8 @@ from src.services.database import one_line, unavailable_cause
 from src.services.graphs import Graph, GraphRegistry
 from src.services.persistence import Checkpointer, delete_run_checkpoints
 from src.services.runs.active import ActiveRun
+from src.services.runs.notifier import Notifier
+from src.services.runs.relay import start_sharing
 from src.services.runs.repository import RunRepository
 from src.services.runs.request import RunRequest
 from src.services.serialization import to_jsonable
@@ -26,6 +29,8 @@ logger = logging.getLogger(__name__)
 T = TypeVar("T")
 # How often a run's end is written again while the database does not answer.
 RETRY_SECONDS = 0.25
+# How long a run's end waits for its last events to be stored for followers elsewhere.
+EVENTS_STORED_SECONDS = 5.0
 
 INTERRUPT_KEY = "__interrupt__"
 
@@ -45,10 +50,13 @@ class Outcome:
 
 
 class RunExecutor:
-    def __init__(self, graphs: GraphRegistry, runs: RunRepository, checkpointer: Checkpointer, owner: str) -> None:
+    def __init__(
+        self, graphs: GraphRegistry, runs: RunRepository, checkpointer: Checkpointer, notifier: Notifier, owner: str
+    ) -> None:
         self._graphs = graphs
         self._runs = runs
         self._checkpointer = checkpointer
+        self._notifier = notifier  # to share a run's events with a follower it hears of late
         self._owner = owner  # this process: its runs' records change only while it holds them
         self._stopping = False
 
@@ -87,11 +95,8 @@ class RunExecutor:
     async def settle_cancelled(self, active: ActiveRun, error: str) -> None:
         """Record a cancelled run: interrupted, or (rollback) gone with every checkpoint it wrote."""
         run_id, thread_id = active.record["run_id"], active.record["thread_id"]
-        await active.share_all_events()
         if not active.rollback:
-            await self.durably(
-                active, lambda: self._runs.finish_run(run_id, self._owner, "interrupted", "idle", error=error)
-            )
+            await self.finish(active, "interrupted", "idle", error=error)
             return
         # Rollback: as if the run had never been made.
         deleted = await self.durably(active, lambda: delete_run_checkpoints(self._checkpointer, thread_id, run_id))
@@ -105,6 +110,38 @@ class RunExecutor:
         deleted = await delete_run_checkpoints(self._checkpointer, thread_id, run_id)
         if await self._runs.roll_back(run_id, self._owner):
             logger.info("run %s rolled back here after its process stopped (%d checkpoints deleted)", run_id, deleted)
+
+    async def finish(
+        self,
+        active: ActiveRun,
+        run_status: str,
+        thread_status: str,
+        values: Any | None = None,
+        interrupts: dict[str, Any] | None = None,
+        error: str | None = None,
+    ) -> bool:
+        """Write how the run ended, once its events are stored for the followers it has on other
+        processes; False when this process no longer holds it.
+
+        A follower elsewhere may have marked the run watched while the message telling this
+        process is still on its way: the database then refuses the end (FINISH_RUN), the
+        events are shared from here, and the end written once they are stored. Should sharing
+        fail, the end is written anyway: the follower gets the outcome without those events."""
+        run_id = active.run_id
+        for attempt in range(2):
+            await active.events_stored(EVENTS_STORED_SECONDS)
+            shared = attempt > 0 or (active.sharing and active.stored_events >= active.stream.length)
+            write = functools.partial(
+                self._runs.finish_run, run_id, self._owner, run_status, thread_status, values, interrupts, error, shared
+            )
+            finished = await self.durably(active, write)
+            if finished or shared:
+                return finished
+            record = await self.durably(active, lambda: self._runs.get_run(run_id))
+            if record is None or record["owner"] != self._owner or not record["watched"]:
+                return False  # taken over elsewhere
+            start_sharing(active, self._runs, self._notifier)
+        return False
 
     async def hand_back(self, active: ActiveRun) -> None:
         """The server is stopping: the run goes back to the queue, to be resumed by another process."""
@@ -146,14 +183,7 @@ class RunExecutor:
             active.final = {"__error__": {"error": type(exc).__name__, "message": str(exc)}}
             active.failure = exc
             active.conclude("error")
-
-            async def record_failure() -> None:
-                await active.share_all_events()
-                await self.durably(
-                    active, lambda: self._runs.finish_run(run_id, self._owner, "error", "error", error=message)
-                )
-
-            await asyncio.shield(record_failure())
+            await asyncio.shield(self.finish(active, "error", "error", error=message))
             return "error", message
         if snapshot is None:
             values, interrupts, by_task, waiting = to_jsonable(outcome.values), [], {}, False
@@ -164,13 +194,7 @@ class RunExecutor:
         active.final = {**values, "__interrupt__": interrupts} if interrupts and isinstance(values, dict) else values
         thread_status = "interrupted" if waiting else "idle"
         active.conclude("success")
-        await active.share_all_events()
-        await self.durably(
-            active,
-            lambda: self._runs.finish_run(
-                run_id, self._owner, "success", thread_status, values=values, interrupts=by_task
-            ),
-        )
+        await self.finish(active, "success", thread_status, values=values, interrupts=by_task)
         return "success", None
 
     async def _events(

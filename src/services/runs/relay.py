@@ -2,7 +2,7 @@
 
 A run's events live in the memory of the process executing it (its `RunStream`), and a
 client of that process follows them from there: no database write per event. Only when
-someone on another process follows the run (`watched`) does its owner share them (`EventShare`): the
+someone on another process follows the run (`watched`) does its owner `share` them: the
 events so far and every later one are written to run_events in batches, each batch
 announced with an `events` notification. The follower's process `mirror`s them into a
 local stream of its own, with the same event ids, so `Last-Event-ID` works across
@@ -26,81 +26,60 @@ from src.services.waiting import wait_event
 
 logger = logging.getLogger(__name__)
 
-# Events are written at most about this long after they are published, in batches of at
-# most BATCH_EVENTS: a token stream costs a statement per batch, not per token.
+# Events are written in batches of at most BATCH_EVENTS: a token stream costs a statement per
+# batch, not per token. A batch is written once the writer has caught up with the stream and
+# its last write is BATCH_SECONDS old, or after BATCH_SECONDS of quiet: what a follower joins
+# for is written at once, a fast stream about every BATCH_SECONDS, however fast it goes.
 BATCH_SECONDS = 0.02
 BATCH_EVENTS = 200
-# How long a run's end waits for its events to be written (a slow or absent database must not
-# hold the run's end up for long: its followers elsewhere then miss the last events).
-END_WAIT_SECONDS = 2.0
 # A follower looks again this often when no notification came (one may have been lost).
 MIRROR_POLL_SECONDS = 1.0
 
 
-class EventShare:
-    """Writes a run's events, from the first one, to run_events until its stream ends.
+def start_sharing(active: ActiveRun, runs: RunRepository, notifier: Notifier) -> None:
+    """Share a run executed here with its followers elsewhere, unless it is shared already."""
+    if not any(task.get_name() == "share" for task in active.helpers):
+        active.sharing = True  # from now, not once the task first runs: the run's end waits for it
+        active.helpers.append(asyncio.create_task(share(active, runs, notifier), name="share"))
 
-    A batch is written once the writer has caught up with the stream and the last write is
-    BATCH_SECONDS old, after BATCH_SECONDS of quiet, or when it is full: the events a follower
-    elsewhere joins for are written at once, a fast token stream about every BATCH_SECONDS.
-    The run's owner awaits `written` before it records the run's end, so a follower that
-    sees the end has every event already (see `mirror`).
-    """
 
-    def __init__(self, active: ActiveRun, runs: RunRepository, notifier: Notifier) -> None:
-        self._active = active
-        self._runs = runs
-        self._notifier = notifier
-        self._written = 0  # events [0, _written) are in run_events
-        self._progress = asyncio.Event()
-        self._over = False
+async def share(active: ActiveRun, runs: RunRepository, notifier: Notifier) -> None:
+    """Write a run's events, from the first one, to run_events until its stream ends."""
+    run_id = active.record["run_id"]
+    loop = asyncio.get_running_loop()
+    batch: list[StoredEvent] = []
+    last_write = -BATCH_SECONDS
 
-    async def run(self) -> None:
-        run_id = self._active.run_id
-        loop = asyncio.get_running_loop()
-        batch: list[StoredEvent] = []
-        last_write = -BATCH_SECONDS
+    async def flush() -> None:
+        nonlocal last_write
+        if batch:
+            last_write = loop.time()
+            await runs.append_events(run_id, batch)
+            active.stored_events = batch[-1].seq + 1
+            batch.clear()
+            active.events_written.set()
+            await notifier.send({"kind": "events", "run": run_id})
 
-        async def flush() -> None:
-            nonlocal last_write
-            if batch:
-                last_write = loop.time()
-                await self._runs.append_events(run_id, batch)
-                self._written = batch[-1].seq + 1
-                batch.clear()
-                self._progress.set()
-                await self._notifier.send({"kind": "events", "run": run_id})
-
-        try:
-            async for item in self._active.stream.follow(0, idle=BATCH_SECONDS):
-                if item is not None:
-                    position, event, data = item
-                    batch.append(StoredEvent(position, event, to_jsonable(data)))
-                    caught_up = position + 1 >= self._active.stream.length
-                    due = loop.time() - last_write >= BATCH_SECONDS
-                    if len(batch) < BATCH_EVENTS and not (caught_up and due):
-                        continue
-                await flush()
+    active.sharing = True
+    try:
+        async for item in active.stream.follow(0, idle=BATCH_SECONDS):
+            if item is not None:
+                position, event, data = item
+                batch.append(StoredEvent(position, event, to_jsonable(data)))
+                caught_up = position + 1 >= active.stream.length
+                due = loop.time() - last_write >= BATCH_SECONDS
+                if len(batch) < BATCH_EVENTS and not (caught_up and due):
+                    continue
             await flush()
-        except Exception as exc:  # followers elsewhere then see the run's outcome without these events
-            if unavailable_cause(exc) is None:
-                logger.exception("sharing the events of run %s failed", run_id)
-            else:
-                logger.warning("sharing the events of run %s stopped: the database is unavailable", run_id)
-        finally:
-            self._over = True
-            self._progress.set()
-
-    async def written(self, seconds: float = END_WAIT_SECONDS) -> bool:
-        """Wait until every event published so far is in run_events (at most `seconds`)."""
-        target = self._active.stream.length
-        deadline = asyncio.get_running_loop().time() + seconds
-        while self._written < target and not self._over:
-            remaining = deadline - asyncio.get_running_loop().time()
-            self._progress.clear()
-            if remaining <= 0 or not await wait_event(self._progress, remaining):
-                break
-        return self._written >= target
+        await flush()
+    except Exception as exc:  # followers elsewhere then see the run's outcome without these events
+        if unavailable_cause(exc) is None:
+            logger.exception("sharing the events of run %s failed", run_id)
+        else:
+            logger.warning("sharing the events of run %s stopped: the database is unavailable", run_id)
+    finally:
+        active.sharing = False
+        active.events_written.set()
 
 
 async def mirror(
@@ -130,8 +109,7 @@ async def mirror(
             active.settle()
             return
         if record["status"] not in ACTIVE:
-            # Its owner wrote its last events before its end (EventShare.written): read what
-            # is left, then end.
+            # Its last events were written before it finished: read what is left, then end.
             for stored in await runs.read_events(run_id, position, 100_000):
                 active.stream.publish_at(stored.seq, stored.event, stored.data)
             await settle_remote(active, record, threads)

@@ -131,9 +131,11 @@ class RunRepository(ABC):
         values: Any | None = None,
         interrupts: dict[str, Any] | None = None,
         error: str | None = None,
+        shared: bool = True,
     ) -> bool:
         """Record how the run ended and its thread's state after it (values kept unless given),
-        if `owner` still holds it; False when it does not (another process took it over)."""
+        if `owner` still holds it; False when it does not (another process took it over), or
+        when the run is followed elsewhere and `shared` is false (its events are not all stored)."""
 
     @abstractmethod
     async def roll_back(self, run_id: str, owner: str | None) -> bool:
@@ -178,7 +180,8 @@ class RunRepository(ABC):
 
     @abstractmethod
     async def watch(self, run_id: str) -> RunRecord | None:
-        """Mark a run as followed from another process; the run, or None when there is none."""
+        """Mark a run as followed from another process; the run, or None when there is none or it
+        ended without being followed (its events were never stored)."""
 
     @abstractmethod
     async def append_events(self, run_id: str, events: Sequence[StoredEvent]) -> None: ...
@@ -271,6 +274,7 @@ class MemoryRunRepository(RunRepository):
         values: Any | None = None,
         interrupts: dict[str, Any] | None = None,
         error: str | None = None,
+        shared: bool = True,
     ) -> bool:
         run = self._tables.runs.get(run_id)
         if run is None or run["owner"] != owner:
@@ -437,6 +441,7 @@ class PostgresRunRepository(PostgresRecords, RunRepository):
         values: Any | None = None,
         interrupts: dict[str, Any] | None = None,
         error: str | None = None,
+        shared: bool = True,
     ) -> bool:
         message = json.dumps({"kind": "finished", "run": run_id})
         row = await self.one(
@@ -446,6 +451,7 @@ class PostgresRunRepository(PostgresRecords, RunRepository):
                 error,
                 run_id,
                 owner,
+                shared,
                 thread_status,
                 Jsonb(values) if values is not None else None,
                 Jsonb(interrupts) if interrupts is not None else None,

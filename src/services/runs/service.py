@@ -32,7 +32,7 @@ from src.services.runs.executor import RunExecutor
 from src.services.runs.follower import ThreadFollower, thread_event_id
 from src.services.runs.notifier import Notifier
 from src.services.runs.observer import NoRunObserver, RunObserver
-from src.services.runs.relay import EventShare, mirror
+from src.services.runs.relay import mirror, start_sharing
 from src.services.runs.repository import ACTIVE, NewRun, RunRecord, RunRepository, Swept
 from src.services.runs.request import THREAD_STREAM_MODES, CancelSelection, RunRequest, apply_assistant
 from src.services.runs.streams import HEARTBEAT_SECONDS, RunStream, StreamEvent
@@ -409,10 +409,7 @@ class RunService:
                 self._mirror(active)
 
     def _share(self, active: ActiveRun) -> None:
-        if active.events_written is None:
-            sharing = EventShare(active, self._runs, self._notifier)
-            active.events_written = sharing.written
-            active.helpers.append(asyncio.create_task(sharing.run(), name="share"))
+        start_sharing(active, self._runs, self._notifier)
 
     def _mirror(self, active: ActiveRun) -> None:
         """Follow a run another process executes (or may take): its events and outcome here."""
@@ -485,14 +482,16 @@ class RunService:
             return
 
         async def look() -> None:
+            # At once first: taken elsewhere before this client came, the run may end before
+            # a poll interval is over, and unfollowed its events would never be stored.
             while not active.executing_here and not active.settled.is_set():
-                await wait_event(active.settled, self._queue.poll_seconds)
                 with contextlib.suppress(Exception):  # an outage: look again later
                     record = await self._runs.get_run(active.run_id)
                     if record is not None and not active.executing_here and record["owner"] != self._owner:
                         if record["status"] != "pending":
                             self._mirror(active)
                             return
+                await wait_event(active.settled, self._queue.poll_seconds)
 
         active.helpers.append(asyncio.create_task(look(), name="look"))
 
@@ -616,6 +615,12 @@ class RunService:
         record = await self._runs.get_run(run_id)
         if record is None or record["thread_id"] != thread_id:
             raise NotFound(f"Run {run_id!r} not found on thread {thread_id!r}")
+        if record["status"] in ACTIVE and not record["watched"]:
+            # Followed from now on: its owner stores its events before its end (FINISH_RUN). One
+            # that ended in the meantime, unfollowed, is as one that had ended before (None).
+            record = await self._runs.watch(run_id)
+            if record is None:
+                return None
         if record["status"] in ACTIVE or record["watched"]:
             return await self._remote(record)
         return None

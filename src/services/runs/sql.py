@@ -181,13 +181,15 @@ SELECT run_id, thread_id::text, CASE WHEN status = 'running' THEN 'rollback' ELS
 """
 # How a run ended and its thread's state after it, if `owner` still holds it (a process that
 # lost its lease must not overwrite the run another process took over). The other processes
-# hear of it when a run of the thread waits or someone elsewhere follows this one. Parameters:
-# status, error, run id, owner, then the thread's status, values, interrupts, error, then
-# the channel and the notification's payload.
+# hear of it when a run of the thread waits or someone elsewhere follows this one. A run
+# followed elsewhere (`watched`) ends only once its owner stored all its events (`shared`):
+# a follower that sees it ended reads the events left and stops, and the owner may not have
+# heard yet that it is followed. Parameters: status, error, run id, owner, shared, then the
+# thread's status, values, interrupts, error, then the channel and the notification's payload.
 FINISH_RUN = """
 WITH run AS (
     UPDATE agent_server.runs SET status = %s, error = %s, owner = NULL, lease_until = NULL, updated_at = now()
-    WHERE run_id = %s AND owner IS NOT DISTINCT FROM %s
+    WHERE run_id = %s AND owner IS NOT DISTINCT FROM %s AND (NOT watched OR %s)
     RETURNING thread_id, watched
 ),
 thread AS (
@@ -243,7 +245,12 @@ RELEASE_RUN = (
     "WHERE run_id = %s AND owner = %s AND status = 'running'"
 )
 ASK_CANCEL = "UPDATE agent_server.runs SET cancel = %s WHERE run_id = %s AND status = 'running' RETURNING owner"
-WATCH_RUN = "UPDATE agent_server.runs SET watched = true WHERE run_id = %s RETURNING status, owner"
+# A run that ended without being followed elsewhere stays so: none of its events were stored,
+# and none will be (its owner shares only what it is told of before the end, see FINISH_RUN).
+WATCH_RUN = (
+    "UPDATE agent_server.runs SET watched = true "
+    "WHERE run_id = %s AND (status IN ('pending', 'running') OR watched) RETURNING status, owner"
+)
 INSERT_EVENTS = (
     "INSERT INTO agent_server.run_events (run_id, seq, event, data) "
     "SELECT %s, e.seq, e.event, e.data FROM unnest(%s::int[], %s::text[], %s::jsonb[]) AS e(seq, event, data) "
