@@ -208,9 +208,19 @@ class MemoryRunRepository(RunRepository):
     def __init__(self, tables: MemoryTables) -> None:
         self._tables = tables
 
-    def _active(self, thread_id: str) -> list[dict[str, Any]]:
-        found = [run for run in self._tables.runs.values() if run["thread_id"] == thread_id and run["status"] in ACTIVE]
+    def _unfinished(self) -> list[dict[str, Any]]:
+        """The pending and running runs, oldest first (ids of ended or deleted runs are dropped)."""
+        found = []
+        for run_id in list(self._tables.unfinished):
+            run = self._tables.runs.get(run_id)
+            if run is None or run["status"] not in ACTIVE:
+                self._tables.unfinished.discard(run_id)
+            else:
+                found.append(run)
         return sorted(found, key=lambda run: (run["created_at"], run["run_id"]))
+
+    def _active(self, thread_id: str) -> list[dict[str, Any]]:
+        return [run for run in self._unfinished() if run["thread_id"] == thread_id]
 
     async def create_run(
         self, run: NewRun, owner: str | None, lease: float, thread_metadata: dict[str, Any]
@@ -232,6 +242,7 @@ class MemoryRunRepository(RunRepository):
             "watched": False,
         }
         self._tables.runs[run["run_id"]] = stored
+        self._tables.unfinished.add(run["run_id"])
         if start:
             thread["metadata"].update(copy.deepcopy(thread_metadata))
             thread["status"], thread["error"], thread["updated_at"] = "busy", None, stamp
@@ -241,11 +252,7 @@ class MemoryRunRepository(RunRepository):
         return bool(self._active(thread_id))
 
     async def claim(self, owner: str, lease: float) -> RunRecord | None:
-        pending = sorted(
-            (run for run in self._tables.runs.values() if run["status"] == "pending"),
-            key=lambda run: (run["created_at"], run["run_id"]),
-        )
-        for run in pending:
+        for run in [run for run in self._unfinished() if run["status"] == "pending"]:
             if self._active(run["thread_id"])[0] is not run:  # something runs, or an older one waits
                 continue
             stamp = now()
@@ -326,13 +333,12 @@ class MemoryRunRepository(RunRepository):
     ) -> list[RunRecord]:
         found = [
             run
-            for run in self._tables.runs.values()
-            if run["status"] in ACTIVE
-            and (thread_id is None or run["thread_id"] == thread_id)
+            for run in self._unfinished()
+            if (thread_id is None or run["thread_id"] == thread_id)
             and (run_ids is None or run["run_id"] in run_ids)
             and (status is None or run["status"] == status)
         ]
-        return cast(list[RunRecord], copy.deepcopy(sorted(found, key=lambda run: (run["created_at"], run["run_id"]))))
+        return cast(list[RunRecord], copy.deepcopy(found))
 
     async def runs_since(self, thread_id: str, since: datetime) -> list[RunRecord]:
         found = [r for r in self._tables.runs.values() if r["thread_id"] == thread_id and r["created_at"] > since]

@@ -78,6 +78,10 @@ class MemoryTables:
 
     threads: dict[str, ThreadRecord] = field(default_factory=dict)
     runs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Ids of the runs that may still be pending or running: each run goes in when it is
+    # created and out when a look finds it ended or gone (MemoryRunRepository._unfinished), so
+    # finding a thread's active runs or the next runnable one never walks every run kept.
+    unfinished: set[str] = field(default_factory=set)
 
 
 def matches(where: ThreadFilter, thread: ThreadRecord) -> bool:
