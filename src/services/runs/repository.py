@@ -93,6 +93,11 @@ class StoredEvent:
 class RunRepository(ABC):
     """Run records and their queue. Implementations must be safe for concurrent coroutines."""
 
+    # Whether a run's end written by `finish_run` tells every process when a run of its thread
+    # waits (Postgres: FINISH_RUN's NOTIFY). Where it does, a process need not look in the
+    # queue after each run it ends; memory does not, and looking costs it nothing.
+    finish_announces_waiting_runs = False
+
     @abstractmethod
     async def create_run(
         self, run: NewRun, owner: str | None, lease: float, thread_metadata: dict[str, Any]
@@ -397,6 +402,8 @@ def run_values(run: NewRun) -> tuple[Any, ...]:
 
 class PostgresRunRepository(PostgresRecords, RunRepository):
     """`agent_server.runs` (and the thread status that goes with each run), on the shared pool."""
+
+    finish_announces_waiting_runs = True
 
     async def create_run(
         self, run: NewRun, owner: str | None, lease: float, thread_metadata: dict[str, Any]

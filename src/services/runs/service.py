@@ -297,8 +297,10 @@ class RunService:
         run_id, thread_id = active.run_id, active.thread_id
         status, error = "success", None
         started_at = datetime.now(UTC)
+        recorded = False  # its end written by finish_run
         try:
             status, error = await self._executor.execute(active)
+            recorded = True
         except asyncio.CancelledError:
             if active.handed_back:  # the server is stopping, or lost the run: another process goes on
                 status, error = "pending", None
@@ -313,8 +315,14 @@ class RunService:
             active.failure = active.failure or exc
         finally:
             active.executing_here = False
+            full = not self._slots.free
             self._slots.give_back()
-            self._worker.wake()  # the slot is free: a waiting run may start
+            # The slot is free: a run that waited for one may start. A run of this thread that
+            # waits is announced by the end's own notification where there is one (a look in
+            # the queue after every run would cost a statement per run): a look is due when
+            # runs waited for a slot here, or the run did not end by `finish_run`.
+            if full or not recorded or not self._runs.finish_announces_waiting_runs:
+                self._worker.wake()
             active.conclude(status)
             active.record["status"] = status
             self._forget(active)
