@@ -112,7 +112,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -574,6 +574,17 @@ async def measure_level(
 # Time to first event --------------------------------------------------------------
 
 
+async def last_values(parts: AsyncIterator[Any], what: str) -> Any:
+    """Read a stream to its end: the data of its last `values` event; RuntimeError on an `error` event."""
+    values = None
+    async for part in parts:
+        if part.event == "error":
+            raise RuntimeError(f"{what} failed: {part.data!r}")
+        if part.event == "values":
+            values = part.data
+    return values
+
+
 async def stream_once(client: LangGraphClient, thread_id: str, workload: Workload) -> float:
     """Seconds from the runs.stream call to its first part; the rest of the stream is read and checked."""
     began = time.perf_counter()
@@ -582,12 +593,7 @@ async def stream_once(client: LangGraphClient, thread_id: str, workload: Workloa
     elapsed = time.perf_counter() - began
     if first.event != "metadata" or not first.data.get("run_id"):
         raise RuntimeError(f"thread {thread_id}: expected a metadata event first, got {first!r}")
-    values = None
-    async for part in parts:
-        if part.event == "error":
-            raise RuntimeError(f"thread {thread_id}: the run failed: {part.data!r}")
-        if part.event == "values":
-            values = part.data
+    values = await last_values(parts, f"thread {thread_id}: the run")
     error = workload.check(values, 1)
     if error is not None:
         raise RuntimeError(f"thread {thread_id}, streamed run: {error}")
@@ -628,12 +634,7 @@ async def join_once(creator: LangGraphClient, joiner: LangGraphClient, thread_id
     elapsed = time.perf_counter() - began
     if first.event != "metadata" or first.data.get("run_id") != run["run_id"]:
         raise RuntimeError(f"thread {thread_id}: expected the run's metadata event first, got {first!r}")
-    values = None
-    async for part in parts:
-        if part.event == "error":
-            raise RuntimeError(f"thread {thread_id}: the joined run failed: {part.data!r}")
-        if part.event == "values":
-            values = part.data
+    values = await last_values(parts, f"thread {thread_id}: the joined run")
     error = JOIN_WORKLOAD.check(values, 1)
     return elapsed, None if error is None else f"thread {thread_id}, run {run['run_id']}: {error}"
 
