@@ -23,6 +23,7 @@ from src.services.runs import request as runs
 from src.services.threads import models as threads
 from src.services.validation import MAX_INT
 from src.web.apidoc import JsonSchema, Param
+from src.web.requests import crons as cron_api
 from src.web.requests import store as store_api
 
 GRAPH_ID: JsonSchema = {"$ref": "#/components/schemas/GraphId"}
@@ -321,25 +322,7 @@ THREAD_STREAM = (
 # --- crons -------------------------------------------------------------------------
 
 # A cron keeps the fields of the runs it creates (checked as a run's when it is made).
-_CRON_RUN_FIELDS = {
-    name: RUN_CREATE["properties"][name]
-    for name in (
-        "assistant_id",
-        "input",
-        "metadata",
-        "config",
-        "context",
-        "webhook",
-        "interrupt_before",
-        "interrupt_after",
-        "multitask_strategy",
-        "stream_mode",
-        "stream_subgraphs",
-        "stream_resumable",
-        "durability",
-        "checkpoint_during",
-    )
-}
+_CRON_RUN_FIELDS = {name: RUN_CREATE["properties"][name] for name in cron_api.RUN_FIELDS}
 # The service takes any schedule croniter reads (lists, ranges, steps, names, @hourly, a 6th
 # field for seconds); the pattern documents the common 5-field subset, every one of which
 # fires (days of the month up to 28: "0 0 31 2 *" never comes).

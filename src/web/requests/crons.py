@@ -36,26 +36,25 @@ from src.services.validation import (
 )
 from src.web.requests.runs import parse_run_request
 
-# The run fields a cron keeps for its runs (the LangGraph API's CronCreate/ThreadCronCreate).
-RUN_FIELDS = frozenset(
-    {
-        "assistant_id",
-        "input",
-        "metadata",
-        "config",
-        "context",
-        "webhook",
-        "interrupt_before",
-        "interrupt_after",
-        "multitask_strategy",
-        "stream_mode",
-        "stream_subgraphs",
-        "stream_resumable",
-        "durability",
-        "checkpoint_during",
-    }
+# The run fields a cron keeps for its runs (the LangGraph API's CronCreate/ThreadCronCreate),
+# in the order the OpenAPI document lists them (src/web/schemas.py).
+RUN_FIELDS = (
+    "assistant_id",
+    "input",
+    "metadata",
+    "config",
+    "context",
+    "webhook",
+    "interrupt_before",
+    "interrupt_after",
+    "multitask_strategy",
+    "stream_mode",
+    "stream_subgraphs",
+    "stream_resumable",
+    "durability",
+    "checkpoint_during",
 )
-CREATE_FIELDS = RUN_FIELDS | CRON_ONLY_FIELDS
+CREATE_FIELDS = frozenset(RUN_FIELDS) | CRON_ONLY_FIELDS
 # What a PATCH may change: not the assistant, nor how runs meet a busy thread.
 PATCH_FIELDS = CREATE_FIELDS - {"assistant_id", "multitask_strategy", "checkpoint_during"}
 SEARCH_FIELDS = frozenset(
