@@ -179,6 +179,16 @@ threads AS (
 )
 SELECT run_id, thread_id::text, CASE WHEN status = 'running' THEN 'rollback' ELSE status END AS status FROM swept
 """
+# The end of a statement that ended a run (`run` holds its thread_id and watched): tells every
+# process when someone follows the run or a run of its thread waits. Parameters: the channel
+# and the notification's payload.
+_NOTIFY_FOLLOWERS_AND_WAITERS = """
+SELECT run.thread_id::text,
+    (SELECT pg_notify(%s, %s) WHERE run.watched OR EXISTS (
+        SELECT 1 FROM agent_server.runs p WHERE p.thread_id = run.thread_id AND p.status = 'pending'
+    )) IS NOT NULL AS notified
+FROM run
+"""
 # How a run ended and its thread's state after it, if `owner` still holds it (a process that
 # lost its lease must not overwrite the run another process took over). The other processes
 # hear of it when a run of the thread waits or someone elsewhere follows this one. A run
@@ -186,7 +196,8 @@ SELECT run_id, thread_id::text, CASE WHEN status = 'running' THEN 'rollback' ELS
 # a follower that sees it ended reads the events left and stops, and the owner may not have
 # heard yet that it is followed. Parameters: status, error, run id, owner, shared, then the
 # thread's status, values, interrupts, error, then the channel and the notification's payload.
-FINISH_RUN = """
+FINISH_RUN = (
+    """
 WITH run AS (
     UPDATE agent_server.runs SET status = %s, error = %s, owner = NULL, lease_until = NULL, updated_at = now()
     WHERE run_id = %s AND owner IS NOT DISTINCT FROM %s AND (NOT watched OR %s)
@@ -198,17 +209,15 @@ thread AS (
         updated_at = now()
     FROM run WHERE t.thread_id = run.thread_id
 )
-SELECT run.thread_id::text,
-    (SELECT pg_notify(%s, %s) WHERE run.watched OR EXISTS (
-        SELECT 1 FROM agent_server.runs p WHERE p.thread_id = run.thread_id AND p.status = 'pending'
-    )) IS NOT NULL AS notified
-FROM run
 """
+    + _NOTIFY_FOLLOWERS_AND_WAITERS
+)
 # A cancelled run rolled back by the process that holds it: gone, as if it had never been made
 # (its checkpoints deleted before), its thread idle again. Its events go with it (cascade); the
 # notification tells its followers elsewhere and wakes the workers when a run of the thread waits.
 # Parameters: run id, owner, the channel and the notification's payload.
-ROLL_BACK_RUN = """
+ROLL_BACK_RUN = (
+    """
 WITH run AS (
     DELETE FROM agent_server.runs WHERE run_id = %s AND owner IS NOT DISTINCT FROM %s
     RETURNING thread_id, watched
@@ -217,12 +226,9 @@ thread AS (
     UPDATE agent_server.threads t SET status = 'idle', error = NULL, updated_at = now()
     FROM run WHERE t.thread_id = run.thread_id
 )
-SELECT run.thread_id::text,
-    (SELECT pg_notify(%s, %s) WHERE run.watched OR EXISTS (
-        SELECT 1 FROM agent_server.runs p WHERE p.thread_id = run.thread_id AND p.status = 'pending'
-    )) IS NOT NULL AS notified
-FROM run
 """
+    + _NOTIFY_FOLLOWERS_AND_WAITERS
+)
 # A pending run cancelled before anyone took it; its thread is idle again unless more wait.
 CANCEL_PENDING_RUN = """
 WITH run AS (
