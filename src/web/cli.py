@@ -48,20 +48,20 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
     sys.argv = sys.argv[:1]  # leave Robyn nothing to parse
     overrides = {"server.host": args.host, "server.port": args.port, "server.workers": args.workers}
+    try:
+        settings = load_configuration(args.config, overrides=overrides)
+        supervising = settings["server"]["workers"] > 1 and args.worker_of is None
+        if supervising:
+            check_port_free(settings["server"]["host"], settings["server"]["port"])
+    except ConfigError as exc:
+        exit_on_config_error(exc)
+    if supervising:
+        configure_logging(settings["server"])
+        with shared_metrics_dir(os.environ):
+            raise SystemExit(supervise(settings, args.config))
     link = None
     if args.worker_of is not None and args.ready_fd is not None:
         link = SupervisorLink(args.worker_of, args.ready_fd)
-    else:
-        try:
-            settings = load_configuration(args.config, overrides=overrides)
-            if settings["server"]["workers"] > 1:
-                check_port_free(settings["server"]["host"], settings["server"]["port"])
-        except ConfigError as exc:
-            exit_on_config_error(exc)
-        if settings["server"]["workers"] > 1:
-            configure_logging(settings["server"])
-            with shared_metrics_dir(os.environ):
-                raise SystemExit(supervise(settings, args.config))
     from src.web.server import serve  # noqa: PLC0415 - must come after the sys.argv reset above
 
-    serve(args.config, overrides, started_at, link)
+    serve(settings, started_at, link)

@@ -1,15 +1,14 @@
-"""Load the configuration, build the app and serve it (entered through `src.web.cli`)."""
+"""Build the app around the loaded configuration and serve it (entered through `src.web.cli`)."""
 
 from __future__ import annotations
 
 import logging
 import os
 import sys
-from collections.abc import Mapping
 from typing import Any
 
 from src.containers import Container
-from src.langgraph_json import apply_project, load_configuration
+from src.langgraph_json import apply_project
 from src.services.database import describe_url
 from src.settings import LOCAL_HOSTS, ConfigError
 from src.web.app import create_app
@@ -20,16 +19,11 @@ from src.web.supervisor import SupervisorLink
 logger = logging.getLogger("agent_server")
 
 
-def serve(
-    config_files: list[str] | None,
-    overrides: Mapping[str, Any],
-    started_at: float,
-    supervisor: SupervisorLink | None = None,
-) -> None:
-    """Serve in this process until stopped; `supervisor` when it is one of several workers."""
+def serve(settings: dict[str, Any], started_at: float, supervisor: SupervisorLink | None = None) -> None:
+    """Serve the loaded `settings` in this process until stopped; `supervisor` when it is one of
+    several workers."""
     container = Container()
     try:
-        settings = load_configuration(config_files, overrides=overrides)
         configure_logging(settings["server"])
         for warning in settings["warnings"]:
             logger.warning("%s", warning)
